@@ -1,0 +1,122 @@
+"""The ``learnsim`` command.
+
+Exit codes: 0 success, 2 bad input (one line naming the file, key or value), 1 a failure
+inside the engine on valid input (e.g. a solver that did not converge).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from learnsim.errors import EngineError, InputError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="learnsim", description="Differentiable FEM simulation in NVIDIA Warp.")
+    parser.add_argument("--verbose", action="store_true", help="show Warp's compilation and device messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="simulate a scene and write DIR/result.pvd")
+    run.add_argument("scene", help="built-in scene name (see `learnsim scenes`) or path to a TOML file")
+    run.add_argument("--out", type=Path, help="output folder (default: out/<scene name>)")
+    run.add_argument("--device", default="cpu", help="Warp device: cpu (default) or cuda:0")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a scene key, e.g. --set material.E=2000 (repeatable)",
+    )
+
+    render = sub.add_parser("render", help="draw the last frame of a result off screen")
+    render.add_argument("pvd", type=Path, help="DIR/result.pvd written by `learnsim run`")
+    render.add_argument("--out", type=Path, help="PNG path (default: beside the .pvd, result.png)")
+    render.add_argument("--field", help="array to colour by (default: von_mises, displacement or temperature)")
+
+    sub.add_parser("scenes", help="list the built-in scenes")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _quiet_warp(args.verbose)
+    try:
+        return {"run": _run, "render": _render, "scenes": _scenes}[args.command](args)
+    except InputError as err:
+        print(f"learnsim: error: {err}", file=sys.stderr)
+        return 2
+    except EngineError as err:
+        print(f"learnsim: engine failure: {err}", file=sys.stderr)
+        return 1
+
+
+def _quiet_warp(verbose: bool) -> None:
+    """Warp logs every kernel module it loads and warns when no CUDA driver exists: noise on a CPU run."""
+    import warp as wp
+
+    wp.config.log_level = wp.LOG_INFO if verbose else wp.LOG_ERROR
+
+
+def _scenes(args) -> int:
+    from learnsim.scenes import builtin_scenes
+
+    for name, description in builtin_scenes():
+        print(f"{name:16s} {description}")
+    return 0
+
+
+def _run(args) -> int:
+    from rich.console import Console
+
+    from learnsim.scenes import load_scene
+
+    scene = load_scene(args.scene, args.overrides)
+    console = Console(highlight=False)
+    from learnsim.scenes.run import run_scene, write_result
+
+    out = args.out if args.out is not None else Path("out") / scene.scene.name
+    with console.status(f"running {scene.scene.name} ({scene.kind}, {scene.dim}D)"):
+        result = run_scene(scene, device=args.device)
+        pvd = write_result(result, out)
+    _print_summary(console, result, pvd)
+    return 0
+
+
+def _print_summary(console, result, pvd: Path) -> None:
+    from rich.table import Table
+
+    s = result.scene
+    solves = result.solution.solves
+    table = Table(
+        title=f"{s.scene.name}: {result.mesh.n_cells} {result.mesh.element} cells, order {s.mesh.order}",
+        show_header=False,
+    )
+    table.add_row("degrees of freedom", f"{result.n_dofs}")
+    table.add_row("preconditioner", s.solver.preconditioner)
+    table.add_row("CG iterations", f"{result.solution.linear_iterations} in {len(solves)} solve(s)")
+    if result.solution.newton_residuals:
+        table.add_row("Newton iterations", f"{len(solves)}")
+    for name, values in result.point_data.items():
+        magnitude = abs(values) if values.ndim == 1 else (values**2).sum(axis=1) ** 0.5
+        table.add_row(f"max |{name}|", f"{magnitude.max():.6g}")
+    for name, values in result.cell_data.items():
+        table.add_row(f"max {name}", f"{values.max():.6g}")
+    table.add_row("time (s)", ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
+    table.add_row("written", str(pvd))
+    console.print(table)
+
+
+def _render(args) -> int:
+    from learnsim.io import render
+
+    out = args.out if args.out is not None else args.pvd.with_name("result.png")
+    path = render(args.pvd, out, field=args.field)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

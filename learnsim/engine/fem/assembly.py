@@ -1,0 +1,115 @@
+"""Matrices and load vectors: one ``fem.integrate`` call each.
+
+Coefficients are given per quadrature point (see ``Discretization.per_point``), so a
+constant, a per-cell field or a pointwise expression all reach the same integrand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import warp as wp
+import warp.fem as fem
+from warp.sparse import BsrMatrix
+
+from learnsim.engine.fem import forms
+from learnsim.engine.fem.discretization import Discretization
+
+
+def _scalars(disc: Discretization, values) -> wp.array:
+    return wp.array(disc.per_point(values), dtype=wp.float64, device=disc.device)
+
+
+def _lame(disc: Discretization, lame) -> wp.array:
+    return wp.array(disc.per_point(lame), dtype=wp.vec2d, device=disc.device)
+
+
+def _test_trial(disc: Discretization, domain=None):
+    domain = disc.cells if domain is None else domain
+    return fem.make_test(disc.space, domain=domain), fem.make_trial(disc.space, domain=domain)
+
+
+def assemble_diffusion(disc: Discretization, conductivity) -> BsrMatrix:
+    """Stiffness of -div(k grad T); ``conductivity`` (W/m/K): constant, per cell or per point."""
+    v, u = _test_trial(disc)
+    return fem.integrate(
+        forms.diffusion_form,
+        quadrature=disc.quadrature,
+        fields={"u": u, "v": v},
+        values={"conductivity": _scalars(disc, conductivity)},
+        output_dtype=wp.float64,
+    )
+
+
+def assemble_linear_elasticity(disc: Discretization, lame) -> BsrMatrix:
+    """Stiffness of linear elasticity; ``lame`` = (lambda, mu) in Pa: constant, per cell or per point."""
+    v, u = _test_trial(disc)
+    return fem.integrate(
+        forms.linear_elasticity_form,
+        quadrature=disc.quadrature,
+        fields={"u": u, "v": v},
+        values={"lame": _lame(disc, lame)},
+        output_dtype=wp.float64,
+    )
+
+
+def assemble_mass(disc: Discretization, density) -> BsrMatrix:
+    """Consistent mass matrix; ``density`` in kg/m^3."""
+    v, u = _test_trial(disc)
+    return fem.integrate(
+        forms.mass_form,
+        quadrature=disc.quadrature,
+        fields={"u": u, "v": v},
+        values={"density": _scalars(disc, density)},
+        output_dtype=wp.float64,
+    )
+
+
+def assemble_source(disc: Discretization, values) -> wp.array:
+    """Load vector of a volume source: body force (N/m^3, ``dim`` components) or heat (W/m^3).
+
+    ``values``: constant (components,), per cell (n_cells, components) or per point (n_qp, components).
+    """
+    rows = disc.per_point(np.reshape(values, (-1, disc.components)) if np.ndim(values) <= 1 else values)
+    rows = rows.reshape(-1, disc.components)
+    return fem.integrate(
+        forms.source_form,
+        quadrature=disc.quadrature,
+        fields={"v": fem.make_test(disc.space, domain=disc.cells)},
+        values={"values": wp.array(rows, dtype=wp.float64, device=disc.device)},
+        output_dtype=disc.value_type,
+    )
+
+
+def assemble_boundary_value(disc: Discretization, sides: fem.GeometryDomain, value) -> wp.array:
+    """Load vector of a uniform traction (N/m^2, vector) or inward heat flux (W/m^2) on ``sides``."""
+    row = np.asarray(value, dtype=np.float64).reshape(1, disc.components)
+    return fem.integrate(
+        forms.boundary_value_form,
+        fields={"v": fem.make_test(disc.space, domain=sides)},
+        values={"value": wp.array(row, dtype=wp.float64, device=disc.device)},
+        output_dtype=disc.value_type,
+    )
+
+
+def assemble_pressure(disc: Discretization, sides: fem.GeometryDomain, pressure: float) -> wp.array:
+    """Load vector of a pressure (Pa) against the outward normal of ``sides`` (dead load)."""
+    return fem.integrate(
+        forms.pressure_form,
+        fields={"v": fem.make_test(disc.space, domain=sides)},
+        values={"pressure": float(pressure)},
+        output_dtype=disc.value_type,
+    )
+
+
+def evaluate_at_points(disc: Discretization, integrand, fields: dict, values: dict, dtype=wp.float64) -> np.ndarray:
+    """Evaluate a point integrand at every quadrature point; returns (n_qp, ...) numpy."""
+    out = wp.zeros(disc.quadrature.total_point_count(), dtype=dtype, device=disc.device)
+    fem.interpolate(integrand, dest=out, at=disc.quadrature, fields=fields, values=values)
+    return out.numpy()
+
+
+def make_field(disc: Discretization, dof_values: wp.array) -> fem.DiscreteField:
+    """A discrete field of ``disc.space`` sharing ``dof_values`` (no copy)."""
+    field = disc.space.make_field()
+    field.dof_values = dof_values
+    return field

@@ -1,0 +1,147 @@
+"""Weak forms as warp.fem integrands, shared by 2D and 3D and by scalar and vector fields.
+
+Per-point coefficients arrive as arrays indexed by ``s.qp_index`` (see
+``Discretization``); vector-valued data travel as ``array2d`` rows and are turned into the
+field's value type by the ``row_as`` overloads, because integrand value arguments cannot
+be generic.
+"""
+
+import warp as wp
+import warp.fem as fem
+
+from learnsim.engine.fem.materials import (
+    hooke_stress,
+    identity_like,
+    neo_hookean_energy,
+    neo_hookean_stress,
+    neo_hookean_stress_delta,
+    von_mises,
+)
+
+
+@wp.func
+def row_as(like: wp.float64, rows: wp.array2d(dtype=wp.float64), i: int):
+    return rows[i, 0]
+
+
+@wp.func
+def row_as(like: wp.vec2d, rows: wp.array2d(dtype=wp.float64), i: int):  # noqa: F811 (Warp overload)
+    return wp.vec2d(rows[i, 0], rows[i, 1])
+
+
+@wp.func
+def row_as(like: wp.vec3d, rows: wp.array2d(dtype=wp.float64), i: int):  # noqa: F811
+    return wp.vec3d(rows[i, 0], rows[i, 1], rows[i, 2])
+
+
+@wp.func
+def inner(a: wp.float64, b: wp.float64):
+    return a * b
+
+
+@wp.func
+def inner(a: wp.vec2d, b: wp.vec2d):  # noqa: F811
+    return wp.dot(a, b)
+
+
+@wp.func
+def inner(a: wp.vec3d, b: wp.vec3d):  # noqa: F811
+    return wp.dot(a, b)
+
+
+# --- bilinear forms -------------------------------------------------------------------
+
+
+@fem.integrand
+def diffusion_form(s: fem.Sample, u: fem.Field, v: fem.Field, conductivity: wp.array(dtype=wp.float64)):
+    """k grad u . grad v, with k (W/m/K) given per quadrature point."""
+    return conductivity[s.qp_index] * wp.dot(fem.grad(u, s), fem.grad(v, s))
+
+
+@fem.integrand
+def linear_elasticity_form(s: fem.Sample, u: fem.Field, v: fem.Field, lame: wp.array(dtype=wp.vec2d)):
+    """sigma(u) : grad v, with (lambda, mu) in Pa per quadrature point."""
+    return wp.ddot(fem.grad(v, s), hooke_stress(fem.grad(u, s), lame[s.qp_index]))
+
+
+@fem.integrand
+def neo_hookean_tangent_form(
+    s: fem.Sample, u_cur: fem.Field, u: fem.Field, v: fem.Field, lame: wp.array(dtype=wp.vec2d)
+):
+    """dP[grad u] : grad v at the current displacement u_cur (Newton tangent)."""
+    grad_cur = fem.grad(u_cur, s)
+    F = identity_like(grad_cur) + grad_cur
+    return wp.ddot(fem.grad(v, s), neo_hookean_stress_delta(F, fem.grad(u, s), lame[s.qp_index]))
+
+
+@fem.integrand
+def mass_form(s: fem.Sample, u: fem.Field, v: fem.Field, density: wp.array(dtype=wp.float64)):
+    """rho u . v (consistent mass), rho in kg/m^3 per quadrature point."""
+    return density[s.qp_index] * inner(u(s), v(s))
+
+
+# --- linear forms ---------------------------------------------------------------------
+
+
+@fem.integrand
+def source_form(s: fem.Sample, v: fem.Field, values: wp.array2d(dtype=wp.float64)):
+    """f . v with f per quadrature point: body force (N/m^3) or heat source (W/m^3)."""
+    return inner(v(s), row_as(v(s), values, s.qp_index))
+
+
+@fem.integrand
+def boundary_value_form(s: fem.Sample, domain: fem.Domain, v: fem.Field, value: wp.array2d(dtype=wp.float64)):
+    """t . v on boundary sides with a uniform t: traction (N/m^2) or inward heat flux (W/m^2)."""
+    return inner(v(s), row_as(v(s), value, 0))
+
+
+@fem.integrand
+def pressure_form(s: fem.Sample, domain: fem.Domain, v: fem.Field, pressure: wp.float64):
+    """-p n . v: a pressure p (Pa) pushing against the outward normal n (reference configuration)."""
+    return -pressure * wp.dot(v(s), fem.normal(domain, s))
+
+
+@fem.integrand
+def neo_hookean_residual_form(s: fem.Sample, u_cur: fem.Field, v: fem.Field, lame: wp.array(dtype=wp.vec2d)):
+    """Internal virtual work P(F) : grad v at the displacement u_cur."""
+    grad_cur = fem.grad(u_cur, s)
+    F = identity_like(grad_cur) + grad_cur
+    return wp.ddot(fem.grad(v, s), neo_hookean_stress(F, lame[s.qp_index]))
+
+
+# --- scalar integrals and point values --------------------------------------------------
+
+
+@fem.integrand
+def neo_hookean_energy_form(s: fem.Sample, u_cur: fem.Field, lame: wp.array(dtype=wp.vec2d)):
+    """Stored energy density W(F) (J/m^3)."""
+    grad_cur = fem.grad(u_cur, s)
+    return neo_hookean_energy(identity_like(grad_cur) + grad_cur, lame[s.qp_index])
+
+
+@fem.integrand
+def linear_von_mises(s: fem.Sample, u: fem.Field, lame: wp.array(dtype=wp.vec2d), out_of_plane_lambda: wp.float64):
+    """Von Mises stress (Pa) of the Hooke stress; in 2D sigma_zz = c tr(eps) (c = lambda or 0)."""
+    grad_u = fem.grad(u, s)
+    sigma = hooke_stress(grad_u, lame[s.qp_index])
+    return von_mises(sigma, out_of_plane_lambda * wp.trace(grad_u))
+
+
+@fem.integrand
+def neo_hookean_von_mises(s: fem.Sample, u: fem.Field, lame: wp.array(dtype=wp.vec2d)):
+    """Von Mises of the Cauchy stress sigma = P F^T / J (2D plane strain: sigma_zz = lambda ln J / J)."""
+    grad_u = fem.grad(u, s)
+    F = identity_like(grad_u) + grad_u
+    J = wp.determinant(F)
+    sigma = neo_hookean_stress(F, lame[s.qp_index]) * wp.transpose(F) / J
+    return von_mises(sigma, lame[s.qp_index][0] * wp.log(J) / J)
+
+
+@fem.integrand
+def field_value(s: fem.Sample, u: fem.Field):
+    return u(s)
+
+
+@fem.integrand
+def field_gradient(s: fem.Sample, u: fem.Field):
+    return fem.grad(u, s)

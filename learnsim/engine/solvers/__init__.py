@@ -1,0 +1,32 @@
+"""Linear solvers in Warp: PCG with its residual history, and the preconditioners it takes."""
+
+from learnsim.engine.solvers.incomplete_cholesky import IncompleteCholesky
+from learnsim.engine.solvers.pcg import SolverBreakdown, SolveResult, pcg
+from learnsim.engine.solvers.preconditioners import (
+    PRECONDITIONER_NAMES,
+    AMGPreconditioner,
+    IdentityPreconditioner,
+    IncompleteCholeskyPreconditioner,
+    JacobiPreconditioner,
+    Preconditioner,
+    make_preconditioner,
+    rigid_body_modes,
+)
+from learnsim.engine.solvers.sparse import bsr_to_csr, csr_to_bsr
+
+__all__ = [
+    "PRECONDITIONER_NAMES",
+    "AMGPreconditioner",
+    "IdentityPreconditioner",
+    "IncompleteCholesky",
+    "IncompleteCholeskyPreconditioner",
+    "JacobiPreconditioner",
+    "Preconditioner",
+    "SolveResult",
+    "SolverBreakdown",
+    "bsr_to_csr",
+    "csr_to_bsr",
+    "make_preconditioner",
+    "pcg",
+    "rigid_body_modes",
+]

@@ -1,0 +1,221 @@
+"""Preconditioned conjugate gradients on Warp BSR systems, with the residual history of every iteration.
+
+The iteration itself is ``warp.optim.linear.cg``; this module chooses its options, records
+``||b - A x_k|| / ||b||`` after every iteration (``check_every=1``), and turns non-convergence and
+breakdown into :class:`~learnsim.errors.SolverNotConverged` errors that say what happened.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import warp as wp
+import warp.sparse as wps
+from warp.optim.linear import LinearOperator, cg
+
+from learnsim.engine.solvers.preconditioners import (
+    IdentityPreconditioner,
+    Preconditioner,
+    make_preconditioner,
+)
+from learnsim.errors import SolverNotConverged
+
+MAX_ITERS_CAP = 10_000
+"""Upper bound of the default ``max_iters`` (``10 n`` otherwise, for ``n`` scalar unknowns)."""
+
+
+@dataclass
+class SolveResult:
+    """Outcome of a :func:`pcg` solve.
+
+    Attributes:
+        x: the solution, shape ``(A.nrow,)`` of ``float64``/``vec2d``/``vec3d``; the caller's ``x`` if given.
+        iterations: CG iterations performed.
+        residuals: relative residual norms ``||b - A x_k|| / ||b||`` for ``k = 0 .. iterations``, float64,
+            shape ``(iterations + 1,)``. These are CG's recursively updated residuals, equal to the true
+            residuals in exact arithmetic (they may drift apart by about ``cond(A) * eps``).
+        converged: whether the last residual is at or below the tolerance.
+        preconditioner: name of the preconditioner used, e.g. ``"ic0"``.
+    """
+
+    x: wp.array
+    iterations: int
+    residuals: np.ndarray
+    converged: bool
+    preconditioner: str
+
+
+class SolverBreakdown(SolverNotConverged):
+    """CG broke down: a non-finite residual, or non-positive curvature ``p . A p`` (``A`` is not SPD).
+
+    Attributes (besides those of SolverNotConverged):
+        reason: what broke, in words.
+    """
+
+    def __init__(self, solver: str, iterations: int, residual: float, tol: float, reason: str):
+        super().__init__(solver, iterations, residual, tol)
+        self.reason = reason
+        self.args = (
+            f"{solver} broke down at iteration {iterations}: {reason} "
+            f"(relative residual {residual:.3e}, tolerance {tol:.1e})",
+        )
+
+
+class _Breakdown(Exception):
+    """Raised from the CG callback to stop the iteration; never leaves this module."""
+
+
+def _block_vector_type(A: wps.BsrMatrix) -> type:
+    size = A.block_shape[0]
+    return wp.float64 if size == 1 else wp.types.vector(length=size, dtype=wp.float64)
+
+
+def _check_system(A: wps.BsrMatrix, b: wp.array, x: wp.array | None) -> None:
+    if not isinstance(A, wps.BsrMatrix):
+        raise TypeError(f"A must be a warp.sparse.BsrMatrix, got {type(A).__name__}")
+    rows, cols = A.block_shape
+    if A.scalar_type != wp.float64 or rows != cols or A.nrow != A.ncol:
+        raise ValueError(
+            f"A must be square with square float64 blocks, got {A.nrow} x {A.ncol} blocks of shape "
+            f"{A.block_shape} and scalar type {A.scalar_type.__name__}"
+        )
+    expected = _block_vector_type(A)
+    for label, v in (("b", b), ("x", x)):
+        if v is None:
+            continue
+        if not wp.types.types_equal(v.dtype, expected) or v.shape != (A.nrow,):
+            raise ValueError(
+                f"{label} must have shape ({A.nrow},) and dtype {wp.types.type_repr(expected)}, got "
+                f"shape {v.shape} and dtype {wp.types.type_repr(v.dtype)}"
+            )
+        if v.device != A.device:
+            raise ValueError(f"{label} is on {v.device} but A is on {A.device}")
+
+
+def pcg(
+    A: wps.BsrMatrix,
+    b: wp.array,
+    x: wp.array | None = None,
+    preconditioner: Preconditioner | str | None = None,
+    tol: float = 1e-8,
+    max_iters: int | None = None,
+    raise_on_failure: bool = True,
+) -> SolveResult:
+    """Solve ``A x = b`` for SPD ``A`` by preconditioned conjugate gradients.
+
+    Args:
+        A: SPD float64 BSR matrix, ``(1, 1)`` blocks or square ``(d, d)`` blocks (``mat22d``, ``mat33d``).
+        b: right-hand side, shape ``(A.nrow,)``, ``float64`` or ``vec{d}d`` matching the blocks.
+        x: initial guess, same shape and dtype as ``b``; overwritten with the solution. Zeros if None.
+        preconditioner: a :class:`Preconditioner`, a name for :func:`make_preconditioner`
+            (``"none"``, ``"jacobi"``, ``"ic0"``, ``"amg"``), or None for plain CG.
+        tol: relative residual tolerance, ``||b - A x|| <= tol ||b||``.
+        max_iters: iteration limit; default ``min(10 n, MAX_ITERS_CAP)`` for ``n`` scalar unknowns.
+        raise_on_failure: raise on non-convergence or breakdown; otherwise return ``converged=False``
+            (after a breakdown ``x`` holds the last, meaningless iterate).
+
+    Returns:
+        A :class:`SolveResult`. ``b == 0`` gives ``x = 0``, zero iterations and ``residuals == [0.0]``.
+
+    Raises:
+        SolverNotConverged: ``max_iters`` reached above ``tol`` (message: iterations, residual, tolerance).
+        SolverBreakdown: a NaN/inf residual, or non-positive curvature ``p . A p`` (``A`` or the
+            preconditioner is not SPD). A subclass of SolverNotConverged.
+
+    The curvature check costs one extra dot product per iteration; it is what turns an indefinite
+    matrix into an error instead of a plausible-looking wrong answer.
+    """
+    _check_system(A, b, x)
+    if tol <= 0.0:
+        raise ValueError(f"tol must be positive, got {tol}")
+    if preconditioner is None or isinstance(preconditioner, str):
+        preconditioner = make_preconditioner(preconditioner or "none", A)
+    elif not isinstance(preconditioner, Preconditioner):
+        raise TypeError(f"preconditioner must be a Preconditioner or a name, got {type(preconditioner).__name__}")
+    if preconditioner.shape != A.shape:
+        raise ValueError(f"preconditioner was built for shape {preconditioner.shape}, A has shape {A.shape}")
+    solver = f"PCG({preconditioner.name})"
+
+    if x is None:
+        x = wp.zeros_like(b)
+    b_norm = math.sqrt(wp.utils.array_inner(b, b))
+    if not math.isfinite(b_norm):
+        raise ValueError("b contains NaN or inf entries")
+    if b_norm == 0.0:
+        x.zero_()
+        return SolveResult(x, 0, np.zeros(1), True, preconditioner.name)
+
+    if max_iters is None:
+        max_iters = min(10 * A.shape[0], MAX_ITERS_CAP)
+    if max_iters < 1:
+        raise ValueError(f"max_iters must be at least 1, got {max_iters}")
+
+    curvature = wp.zeros(1, dtype=wp.float64, device=A.device)
+
+    def matvec(v: wp.array, y: wp.array, z: wp.array, alpha: float, beta: float) -> None:
+        if z.ptr != y.ptr and beta != 0.0:
+            wp.copy(src=y, dest=z)
+        wps.bsr_mv(A, v, z, alpha, beta)
+        if beta == 0.0:
+            # CG's product A p (the initial residual b - A x0 uses beta = 1); kept on the device
+            # so the iteration stays capturable in a CUDA graph.
+            wp.utils.array_inner(v, z, out=curvature)
+
+    residuals: list[float] = []
+    state = {"within_tol": False}
+
+    def record(iteration: int, residual_norm: float, absolute_tol: float) -> None:
+        # Warp calls this once per iteration (check_every=1), including iteration 0 and the last one.
+        relative = residual_norm / b_norm
+        del residuals[iteration:]
+        residuals.append(relative)
+        # Same comparison as Warp's stopping test, so both agree on convergence.
+        state["within_tol"] = residual_norm <= absolute_tol
+        if not math.isfinite(relative):
+            raise _Breakdown("the residual is not finite (NaN or inf)")
+        if iteration > 0 and not state["within_tol"]:
+            p_ap = float(curvature.numpy()[0])
+            if not p_ap > 0.0:
+                raise _Breakdown(
+                    f"non-positive curvature p.Ap = {p_ap:.3e}; the matrix (or the preconditioner) "
+                    "is not positive definite"
+                )
+
+    # On CPU, Warp's default tiled dot products run tiles of 512 emulated threads, about 500x slower
+    # than a plain loop (warp-lang 1.19, 2-core CPU: 56 ms vs 0.06 ms for 10^4 entries). Declaring the
+    # system as one batch selects Warp's direct single-thread reduction there. CUDA keeps the tiled tree.
+    n_scalar = A.shape[0]
+    batch = {}
+    if A.device.is_cpu:
+        batch = {
+            "batch_offsets": wp.array([0, n_scalar], dtype=int, device=A.device),
+            "max_batch_length": n_scalar,
+        }
+
+    breakdown = None
+    try:
+        cg(
+            LinearOperator(A.shape, A.dtype, A.device, matvec=matvec, **batch),
+            b,
+            x,
+            tol=tol,
+            atol=0.0,  # purely relative: Warp otherwise uses atol = tol as an absolute floor too
+            maxiter=max_iters,
+            M=None if isinstance(preconditioner, IdentityPreconditioner) else preconditioner.operator,
+            callback=record,
+            check_every=1,
+            use_cuda_graph=preconditioner.graph_capturable,
+        )
+    except _Breakdown as error:
+        breakdown = str(error)
+
+    history = np.array(residuals, dtype=np.float64)
+    iterations = len(history) - 1
+    converged = breakdown is None and state["within_tol"]
+    if not converged and raise_on_failure:
+        if breakdown is not None:
+            raise SolverBreakdown(solver, iterations, float(history[-1]), tol, breakdown)
+        raise SolverNotConverged(solver, iterations, float(history[-1]), tol)
+    return SolveResult(x, iterations, history, converged, preconditioner.name)

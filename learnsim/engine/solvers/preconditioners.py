@@ -1,0 +1,280 @@
+"""Preconditioners for PCG: SPD approximations ``M ~= A^{-1}`` as ``warp.optim.linear.LinearOperator``.
+
+Every preconditioner follows Warp's matvec convention, ``z = alpha * M x + beta * y``, on the same arrays
+the system uses (``float64``, ``vec2d`` or ``vec3d``). Build one by name with :func:`make_preconditioner`,
+or subclass :class:`Preconditioner` (a learned preconditioner does) and pass the instance to ``pcg``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pyamg
+import warp as wp
+import warp.sparse as wps
+from warp.optim.linear import LinearOperator
+from warp.optim.linear import preconditioner as warp_preconditioner
+
+from learnsim.engine.solvers.incomplete_cholesky import IncompleteCholesky, TriangularSchedule
+from learnsim.engine.solvers.sparse import bsr_to_csr, scalar_view
+from learnsim.errors import EngineError, InputError
+
+PRECONDITIONER_NAMES = ("none", "jacobi", "ic0", "amg")
+
+
+@wp.kernel
+def _scaled_sum(
+    alpha: wp.float64,
+    x: wp.array(dtype=wp.float64),
+    beta: wp.float64,
+    y: wp.array(dtype=wp.float64),
+    z: wp.array(dtype=wp.float64),
+):
+    i = wp.tid()
+    s = alpha * x[i]
+    # y is not read when beta == 0: it may be uninitialised (and 0 * NaN is NaN).
+    if beta != wp.float64(0.0):
+        s = s + beta * y[i]
+    z[i] = s
+
+
+def _scaled_sum_into(alpha: float, x: wp.array, beta: float, y: wp.array, z: wp.array) -> None:
+    """``z = alpha x + beta y`` on flat float64 arrays; ``z`` may alias ``x`` or ``y``."""
+    wp.launch(_scaled_sum, dim=z.shape[0], device=z.device, inputs=[wp.float64(alpha), x, wp.float64(beta), y, z])
+
+
+class Preconditioner:
+    """An SPD approximation ``M`` of ``A^{-1}`` for a square BSR system, applied through :attr:`operator`.
+
+    Subclasses set :attr:`name` and implement :meth:`apply`.
+
+    Attributes:
+        name: short name used in solver messages and reports, e.g. ``"ic0"``.
+        setup_seconds: wall time spent building it, in seconds (set by :func:`make_preconditioner`).
+        graph_capturable: True when :meth:`apply` only launches Warp kernels on the system's device, so a
+            CUDA graph may capture it; False for host round-trips (AMG).
+        shape, dtype, device: those of the system matrix ``A``.
+    """
+
+    name: str = "base"
+    graph_capturable: bool = True
+
+    def __init__(self, A: wps.BsrMatrix):
+        self.shape: tuple[int, int] = A.shape
+        self.dtype = A.dtype
+        self.device = A.device
+        self.setup_seconds = 0.0
+        self._operator: LinearOperator | None = None
+
+    def apply(self, x: wp.array, y: wp.array, z: wp.array, alpha: float, beta: float) -> None:
+        """Write ``z = alpha * M x + beta * y``; arrays have the system's dtype and ``A.nrow`` entries."""
+        raise NotImplementedError
+
+    @property
+    def operator(self) -> LinearOperator:
+        """``M`` as a ``LinearOperator``, usable as ``M`` in ``warp.optim.linear.cg``."""
+        if self._operator is None:
+            self._operator = LinearOperator(self.shape, self.dtype, self.device, matvec=self.apply)
+        return self._operator
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, shape={self.shape}, setup={self.setup_seconds:.3g} s)"
+
+
+class IdentityPreconditioner(Preconditioner):
+    """``M = I`` (plain CG). ``pcg`` recognises it and runs Warp's unpreconditioned path."""
+
+    name = "none"
+
+    def apply(self, x: wp.array, y: wp.array, z: wp.array, alpha: float, beta: float) -> None:
+        _scaled_sum_into(alpha, scalar_view(x), beta, scalar_view(y), scalar_view(z))
+
+
+def _check_positive_diagonal(A: wps.BsrMatrix, who: str) -> None:
+    diagonal_blocks = wps.bsr_get_diag(A).numpy().reshape(A.nrow, -1)
+    block_size = A.block_shape[0]
+    # The scalar diagonal of each (d, d) block sits at flat positions 0, d + 1, 2 (d + 1), ...
+    diagonal = diagonal_blocks[:, :: block_size + 1].reshape(-1)
+    bad = np.flatnonzero(~(diagonal > 0.0))
+    if bad.size:
+        raise EngineError(
+            f"{who}: the matrix is not positive definite: diagonal entry {diagonal[bad[0]]:.3e} "
+            f"at scalar row {bad[0]} ({bad.size} such rows)"
+        )
+
+
+class JacobiPreconditioner(Preconditioner):
+    """Jacobi: ``M = diag(A)^{-1}`` for scalar blocks, block-Jacobi for ``(d, d)`` blocks.
+
+    For a block matrix each ``(d, d)`` diagonal block is inverted (Warp's ``"block_jacobi_direct"``,
+    a Householder-QR inverse per block). This keeps the coupling between the components of one node, which
+    the scalar diagonal would drop, and costs one small mat-vec per node to apply.
+
+    Raises:
+        EngineError: a diagonal entry is not positive (``A`` is not SPD).
+    """
+
+    name = "jacobi"
+
+    def __init__(self, A: wps.BsrMatrix):
+        super().__init__(A)
+        _check_positive_diagonal(A, "Jacobi")
+        # For 1x1 blocks Warp falls back to the scalar diagonal.
+        self._inverse = warp_preconditioner(A, ptype="block_jacobi_direct")
+
+    def apply(self, x: wp.array, y: wp.array, z: wp.array, alpha: float, beta: float) -> None:
+        self._inverse.matvec(x, y, z, alpha, beta)
+
+
+class IncompleteCholeskyPreconditioner(Preconditioner):
+    """IC(0): ``M = (L L^T)^{-1}`` with ``L`` on the scalar pattern of ``tril(A)``.
+
+    Block systems are factorised on their scalar CSR form (node-major), so couplings inside a block are
+    kept. See :class:`~learnsim.engine.solvers.incomplete_cholesky.IncompleteCholesky` for the
+    factorisation and the Manteuffel shift.
+
+    Args:
+        A: the SPD system matrix.
+        schedule: how the triangular solves run: ``"sequential"`` (one thread, the CPU default) or
+            ``"level"`` (level-scheduled, rows of a level in parallel, the CUDA default).
+
+    Attributes:
+        shift: the diagonal shift ``alpha`` the factorisation needed (``A + alpha diag(A)``), 0.0 if none.
+        factor: the :class:`IncompleteCholesky` factor.
+    """
+
+    name = "ic0"
+
+    def __init__(self, A: wps.BsrMatrix, schedule: TriangularSchedule | None = None):
+        super().__init__(A)
+        if schedule is None:
+            schedule = "level" if A.device.is_cuda else "sequential"
+        if schedule not in ("sequential", "level"):
+            raise ValueError(f"schedule must be 'sequential' or 'level', got {schedule!r}")
+        self.schedule: TriangularSchedule = schedule
+        self.factor = IncompleteCholesky(bsr_to_csr(A), device=A.device)
+        self.shift = self.factor.shift
+        self._result = wp.empty(self.factor.n, dtype=wp.float64, device=A.device)
+
+    def apply(self, x: wp.array, y: wp.array, z: wp.array, alpha: float, beta: float) -> None:
+        x_flat, z_flat = scalar_view(x), scalar_view(z)
+        if alpha == 1.0 and beta == 0.0:
+            # The call CG makes every iteration: solve straight into z.
+            self.factor.solve(x_flat, z_flat, self.schedule)
+            return
+        self.factor.solve(x_flat, self._result, self.schedule)
+        _scaled_sum_into(alpha, self._result, beta, scalar_view(y), z_flat)
+
+
+class AMGPreconditioner(Preconditioner):
+    """One smoothed-aggregation AMG V-cycle (pyamg) per application: a CPU reference, not a GPU solver.
+
+    The hierarchy is built on the host from the scalar CSR form of ``A`` (as a scipy BSR matrix with the
+    system's block size, so aggregates keep the components of a node together). Each application copies
+    the vector to the host, runs ``ml.aspreconditioner(cycle="V")`` (symmetric Gauss-Seidel smoothing, so
+    ``M`` is SPD) and copies the result back; it therefore cannot be captured in a CUDA graph.
+
+    Args:
+        A: the SPD system matrix.
+        near_nullspace: candidate near-null-space vectors ``B``, shape ``(n_scalar_dofs, k)``, e.g.
+            :func:`rigid_body_modes` for elasticity. Default: one constant per component (pyamg's default).
+
+    Attributes:
+        hierarchy: the ``pyamg.multilevel_solver``.
+    """
+
+    name = "amg"
+    graph_capturable = False
+
+    def __init__(self, A: wps.BsrMatrix, near_nullspace: np.ndarray | None = None):
+        super().__init__(A)
+        matrix = bsr_to_csr(A)
+        block_size = A.block_shape[0]
+        if block_size > 1:
+            matrix = matrix.tobsr(blocksize=(block_size, block_size))
+        if near_nullspace is not None:
+            near_nullspace = np.asarray(near_nullspace, dtype=np.float64)
+            if near_nullspace.ndim == 1:
+                near_nullspace = near_nullspace[:, None]
+            if near_nullspace.ndim != 2 or near_nullspace.shape[0] != A.shape[0]:
+                raise ValueError(f"near_nullspace must have shape ({A.shape[0]}, k), got {near_nullspace.shape}")
+        self.hierarchy = pyamg.smoothed_aggregation_solver(matrix, B=near_nullspace, symmetry="hermitian")
+        self._cycle = self.hierarchy.aspreconditioner(cycle="V")
+
+    def apply(self, x: wp.array, y: wp.array, z: wp.array, alpha: float, beta: float) -> None:
+        result = alpha * self._cycle.matvec(scalar_view(x).numpy())
+        if beta != 0.0:
+            result += beta * scalar_view(y).numpy()
+        scalar_view(z).assign(np.ascontiguousarray(result, dtype=np.float64))
+
+
+def make_preconditioner(name: str, A: wps.BsrMatrix, near_nullspace: np.ndarray | None = None) -> Preconditioner:
+    """Build the preconditioner called ``name`` for the SPD matrix ``A``.
+
+    Args:
+        name: one of ``"none"``, ``"jacobi"``, ``"ic0"``, ``"amg"`` (see the classes above).
+        A: square float64 BSR matrix with scalar or ``(d, d)`` blocks.
+        near_nullspace: near-null-space vectors for AMG, shape ``(n_scalar_dofs, k)``; ignored by the others.
+
+    Returns:
+        The preconditioner, with ``setup_seconds`` measured (device synchronised).
+
+    Raises:
+        InputError: unknown ``name``.
+        EngineError: the matrix is visibly not SPD (non-positive diagonal) or IC(0) broke down.
+    """
+    builders: dict[str, Any] = {
+        "none": IdentityPreconditioner,
+        "jacobi": JacobiPreconditioner,
+        "ic0": IncompleteCholeskyPreconditioner,
+        "amg": lambda A: AMGPreconditioner(A, near_nullspace=near_nullspace),
+    }
+    if name not in builders:
+        raise InputError(f"unknown preconditioner {name!r}; valid names: {', '.join(PRECONDITIONER_NAMES)}")
+    start = time.perf_counter()
+    preconditioner = builders[name](A)
+    wp.synchronize_device(A.device)
+    preconditioner.setup_seconds = time.perf_counter() - start
+    return preconditioner
+
+
+def rigid_body_modes(node_positions: np.ndarray, dim: int) -> np.ndarray:
+    """Rigid body modes of a displacement field, the near null space of linear elasticity.
+
+    Args:
+        node_positions: node coordinates, shape ``(n_nodes, dim)`` (extra columns are ignored), any unit.
+        dim: 2 or 3.
+
+    Returns:
+        float64 array of shape ``(n_nodes * dim, k)``, ``k = 3`` in 2D (two translations, one rotation)
+        and ``k = 6`` in 3D (three translations, three rotations), laid out node-major
+        (``row = node * dim + component``) to match a ``vec{dim}d`` BSR system. Rotations are about the
+        centroid of the nodes, which keeps the columns well scaled against the translations.
+    """
+    if dim not in (2, 3):
+        raise ValueError(f"dim must be 2 or 3, got {dim}")
+    positions = np.asarray(node_positions, dtype=np.float64)
+    if positions.ndim != 2 or positions.shape[1] < dim:
+        raise ValueError(f"node_positions must have shape (n_nodes, {dim}), got {positions.shape}")
+    p = positions[:, :dim] - positions[:, :dim].mean(axis=0)
+    n_nodes = p.shape[0]
+    zero = np.zeros(n_nodes)
+    one = np.ones(n_nodes)
+    if dim == 2:
+        x, y = p.T
+        # columns: per-node (u_x, u_y) of each mode
+        modes = [(one, zero), (zero, one), (-y, x)]
+    else:
+        x, y, z = p.T
+        modes = [
+            (one, zero, zero),
+            (zero, one, zero),
+            (zero, zero, one),
+            (zero, -z, y),  # rotation about x
+            (z, zero, -x),  # rotation about y
+            (-y, x, zero),  # rotation about z
+        ]
+    # (k, dim, n_nodes) -> (n_nodes, dim, k) -> (n_nodes * dim, k)
+    return np.ascontiguousarray(np.array(modes).transpose(2, 1, 0).reshape(n_nodes * dim, len(modes)))

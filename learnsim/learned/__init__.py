@@ -1,0 +1,1 @@
+"""Learned modules in JAX (equinox): preconditioners, DCDM, constitutive laws, reduced-order models."""

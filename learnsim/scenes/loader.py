@@ -1,0 +1,287 @@
+"""Scenes from TOML: built-in names or files, command-line overrides, and the reverse (a dict).
+
+The TOML layout mirrors :class:`~learnsim.scenes.scene.Scene`::
+
+    [scene]     name, kind, dim, description
+    [mesh]      file | generator, size, origin, corners, cells, element, order
+    [material]  model, E, nu, density, plane, conductivity
+    [[bc]]      type, region, value, components
+    [[load]]    type, region, value
+    [solver]    preconditioner, tol, max_iters, newton_tol, newton_max_iters, load_steps
+    [output]    fields
+
+Unknown tables and keys are rejected here (with the closest valid name as a hint); the
+values themselves are checked when the :class:`Scene` is built, so Python-built scenes get
+the same messages.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import tomllib
+from collections.abc import Sequence
+from dataclasses import MISSING, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from learnsim.errors import InputError
+from learnsim.scenes.expression import Expression
+from learnsim.scenes.scene import (
+    BoundaryCondition,
+    Load,
+    MaterialSpec,
+    MeshSpec,
+    OutputSpec,
+    Scene,
+    SceneInfo,
+    SolverSpec,
+)
+from learnsim.scenes.validation import AXES, Checker, format_value
+
+TABLES = {
+    "scene": SceneInfo,
+    "mesh": MeshSpec,
+    "material": MaterialSpec,
+    "solver": SolverSpec,
+    "output": OutputSpec,
+}
+"""[table] name -> the dataclass it becomes; its field names are the valid keys."""
+ARRAYS = {"bc": BoundaryCondition, "load": Load}
+"""[[array of tables]] name -> the dataclass each entry becomes."""
+_REQUIRED_TABLES = ("scene", "mesh")
+
+
+def load_scene(scene: str | os.PathLike, overrides: Sequence[str] = ()) -> Scene:
+    """Read, override and check a scene.
+
+    Args:
+        scene: a path to a TOML file, or the name of a built-in scene (see
+            :func:`builtin_scenes`). An existing file wins over a built-in of the same name.
+        overrides: ``"dotted.key=value"`` strings applied before checking, see
+            :func:`apply_overrides`.
+
+    Raises:
+        InputError: no such scene, a TOML syntax error, or any invalid key or value.
+    """
+    text, source, base_dir = _read(scene)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{source}: TOML syntax error: {exc}") from None
+    return scene_from_dict(apply_overrides(data, overrides), source=source, base_dir=base_dir)
+
+
+def scene_from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = None) -> Scene:
+    """Build a checked :class:`Scene` from a dict with the TOML layout.
+
+    Args:
+        data: parsed TOML (tables are dicts, arrays of tables lists of dicts).
+        source: name used in error messages, usually the file name.
+        base_dir: folder against which a relative ``[mesh].file`` resolves (the scene file's
+            folder); None means the working directory.
+    """
+    c = Checker(source)
+    if not isinstance(data, dict):
+        c.fail("scene", ": expected a table of tables", data)
+    for name in data:
+        if name not in TABLES and name not in ARRAYS:
+            hint = _suggest(name, [f"[{t}]" for t in TABLES] + [f"[[{a}]]" for a in ARRAYS])
+            c.fail(f"[{name}]", f"is not a known table{hint}")
+    for name in _REQUIRED_TABLES:
+        if name not in data:
+            c.fail(f"[{name}]", "is missing")
+
+    parts: dict[str, Any] = {}
+    for name, cls in TABLES.items():
+        table = data.get(name, {})
+        if isinstance(table, list):
+            c.fail(f"[[{name}]]", f"must be a single table: write [{name}]")
+        if not isinstance(table, dict):
+            c.fail(name, f": expected a table [{name}]", table)
+        parts[name] = cls(**_keys(c, f"[{name}]", table, cls))
+    for name, cls in ARRAYS.items():
+        entries = data.get(name, [])
+        if isinstance(entries, dict):
+            c.fail(f"[{name}]", f"must be an array of tables: write [[{name}]]")
+        if not isinstance(entries, list):
+            c.fail(name, f": expected an array of tables [[{name}]]", entries)
+        items = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                c.fail(f"[[{name}]][{i}]", ": expected a table", entry)
+            items.append(cls(**_keys(c, f"[[{name}]][{i}]", entry, cls)))
+        parts[name] = tuple(items)
+
+    mesh_file = parts["mesh"].file
+    if isinstance(mesh_file, str | os.PathLike):
+        path = Path(mesh_file).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(base_dir) / path
+        parts["mesh"] = replace(parts["mesh"], file=path)
+    return Scene(
+        scene=parts["scene"],
+        mesh=parts["mesh"],
+        material=parts["material"],
+        bcs=parts["bc"],
+        loads=parts["load"],
+        solver=parts["solver"],
+        output=parts["output"],
+        source=source,
+    )
+
+
+def scene_to_dict(scene: Scene) -> dict[str, Any]:
+    """The TOML layout of a checked scene (no None values): ``scene_from_dict`` inverts it."""
+    data: dict[str, Any] = {name: _plain_table(getattr(scene, name)) for name in TABLES}
+    data["bc"] = [_plain_table(bc) for bc in scene.bcs]
+    for bc in data["bc"]:
+        if "components" in bc:
+            bc["components"] = [AXES[i] for i in bc["components"]]
+    data["load"] = [_plain_table(load) for load in scene.loads]
+    return data
+
+
+def builtin_scenes() -> list[tuple[str, str]]:
+    """(name, one-line description) of every built-in scene, sorted by name."""
+    result = []
+    for name, resource in sorted(_builtin_files().items()):
+        info = tomllib.loads(resource.read_text(encoding="utf-8")).get("scene", {})
+        result.append((name, info.get("description", "")))
+    return result
+
+
+def apply_overrides(data: dict, overrides: Sequence[str]) -> dict:
+    """Return a copy of ``data`` with each ``"dotted.key=value"`` override applied in order.
+
+    The value is read as a TOML value (``2000``, ``[40, 4, 4]``, ``"x < 1"``, ``true``) and,
+    when that fails, taken as a plain string (``ic0``, ``x < 1``). Entries of an array of
+    tables are addressed by index from 0: ``bc.0.value=0.1``; the index one past the end
+    appends a new entry. A relative ``mesh.file`` resolves against the working directory,
+    as paths typed on a command line do. New keys are allowed here; checking the scene
+    rejects the unknown ones.
+
+    Raises:
+        InputError: an override without ``=``, an empty key, an index out of range, or a
+            path through a value that is not a table.
+    """
+    data = copy.deepcopy(data)
+    for text in overrides:
+        if not isinstance(text, str) or "=" not in text:
+            raise InputError(f"override {text!r} has no '=' (expected key.path=value, e.g. material.E=2000)")
+        key, raw = (s.strip() for s in text.split("=", 1))
+        path = [p.strip() for p in key.split(".")]
+        if not all(path):
+            raise InputError(f"override {text!r}: empty key in {key!r} (expected e.g. material.E=2000)")
+        value = _parse_value(raw)
+        if path == ["mesh", "file"] and isinstance(value, str):
+            value = str(Path(value).expanduser().resolve())
+        node: Any = data
+        for depth, part in enumerate(path[:-1]):
+            new: Any = [] if path[depth + 1].isdigit() else {}
+            node = _child(node, part, new, text, ".".join(path[:depth]))
+        _child(node, path[-1], value, text, ".".join(path[:-1]), assign=True)
+    return data
+
+
+def _child(node: Any, part: str, new: Any, text: str, where: str, assign: bool = False) -> Any:
+    """The entry ``part`` of a table or array ``node`` (named ``where``), set to ``new`` when
+    absent, or always when ``assign``; an index one past the end of an array appends."""
+    if isinstance(node, dict):
+        if assign or part not in node:
+            node[part] = new
+        return node[part]
+    if isinstance(node, list):
+        if not part.isdigit():
+            hint = f"address an entry by index, e.g. {where}.0.{part}"
+            raise InputError(f"override {text!r}: {where} is an array of tables; {hint}")
+        index = int(part)
+        if index > len(node):
+            raise InputError(f"override {text!r}: index {index} is out of range ([[{where}]] has {len(node)} entries)")
+        if index == len(node):
+            node.append(new)
+        elif assign:
+            node[index] = new
+        return node[index]
+    raise InputError(f"override {text!r}: {where} = {format_value(node)} is a value, not a table")
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        parsed = tomllib.loads(f"v = {raw}")
+    except tomllib.TOMLDecodeError:
+        return raw
+    # "1\nw = 2" parses as two keys: that is not one value, so keep the text.
+    return parsed["v"] if len(parsed) == 1 else raw
+
+
+def _keys(c: Checker, prefix: str, table: dict, cls: type) -> dict[str, Any]:
+    """Constructor arguments for ``cls`` from a TOML table: known keys only, lists as tuples."""
+    valid = [f.name for f in fields(cls)]
+    for key, value in table.items():
+        if key not in valid:
+            c.fail(f"{prefix}.{key}", f"is not a known key{_suggest(key, valid)}", value)
+    for f in fields(cls):
+        if f.default is MISSING and f.default_factory is MISSING and f.name not in table:
+            c.fail(f"{prefix}.{f.name}", "is required")
+    return {key: _freeze(value) for key, value in table.items()}
+
+
+def _suggest(name: str, options: list[str]) -> str:
+    """`` (did you mean 'nu'?)`` for the closest option, else the list of valid names."""
+    bare = [o.strip("[]") for o in options]
+    lowered = {b.lower(): o for b, o in zip(bare, options, strict=True)}
+    match = lowered.get(name.lower())
+    if match is None:
+        close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+        match = lowered[close[0]] if close else None
+    if match is None:
+        return f" (valid: {', '.join(options)})"
+    return f" (did you mean {match if match.startswith('[') else repr(match)}?)"
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Expression):
+        return value.source
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _plain_table(spec: Any) -> dict[str, Any]:
+    return {f.name: _plain(getattr(spec, f.name)) for f in fields(spec) if getattr(spec, f.name) is not None}
+
+
+def _builtin_files() -> dict[str, Any]:
+    folder = resources.files("learnsim.scenes").joinpath("builtin")
+    return {r.name.removesuffix(".toml"): r for r in folder.iterdir() if r.name.endswith(".toml")}
+
+
+def _read(scene: str | os.PathLike) -> tuple[str, str, Path | None]:
+    """(text, source name for messages, folder for relative paths) of a file or built-in."""
+    path = Path(scene).expanduser()
+    if path.is_file():
+        source = str(scene)
+        try:
+            return path.read_bytes().decode("utf-8"), source, path.resolve().parent
+        except UnicodeDecodeError:
+            raise InputError(f"{source}: not a UTF-8 text file") from None
+        except OSError as exc:
+            raise InputError(f"{source}: cannot read ({exc.strerror})") from None
+    builtin = _builtin_files()
+    name = str(scene)
+    if name not in builtin:
+        raise InputError(f"no such scene {name!r} (not a file; built-in scenes: {', '.join(sorted(builtin))})")
+    resource = builtin[name]
+    base_dir = resource.parent if isinstance(resource, Path) else None
+    return resource.read_text(encoding="utf-8"), f"{name}.toml", base_dir

@@ -1,0 +1,265 @@
+"""The typed scene: what to simulate, on which mesh, with which material, loads and solver.
+
+A :class:`Scene` is a tree of frozen dataclasses. The TOML loader builds one from a file;
+Python users build one directly::
+
+    scene = Scene(
+        scene=SceneInfo(name="beam", kind="elasticity", dim=3),
+        mesh=MeshSpec(generator="box", size=(10, 1, 1), cells=(20, 2, 2), element="hex"),
+        material=MaterialSpec(E=1000.0, nu=0.0),
+        bcs=(BoundaryCondition("fixed", "x < 1e-9"),),
+        loads=(Load("traction", (0, -1, 0), region="x > 10 - 1e-9"),),
+    )
+
+Building a ``Scene`` checks every value (raising :class:`~learnsim.errors.InputError` with
+the same one-line messages the loader gives) and normalises it, so the engine can trust it:
+numbers become floats, lists tuples, region strings :class:`Expression` objects, mesh file
+paths absolute, and defaults that depend on the kind or dimension are filled in (mesh order,
+plane, conductivity, bc components and values, output fields). The sub-specs on their own
+are plain values; they are checked when a ``Scene`` is built from them.
+
+Units are SI throughout (metres, pascals, kilograms, kelvins, watts), or any consistent set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from learnsim.errors import InputError
+from learnsim.scenes.expression import Expression
+from learnsim.scenes.validation import (
+    BC_TYPES,
+    FIELDS,
+    GENERATORS,
+    KINDS,
+    LOAD_TYPES,
+    MODELS,
+    PRECONDITIONERS,
+    check_scene,
+)
+
+__all__ = [
+    "BC_TYPES",
+    "FIELDS",
+    "GENERATORS",
+    "KINDS",
+    "LOAD_TYPES",
+    "MODELS",
+    "PRECONDITIONERS",
+    "BoundaryCondition",
+    "Load",
+    "MaterialSpec",
+    "MeshSpec",
+    "OutputSpec",
+    "Scene",
+    "SceneInfo",
+    "SolverSpec",
+]
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    """What the scene is.
+
+    Attributes:
+        name: short identifier.
+        kind: "diffusion" (steady heat conduction) or "elasticity" (static solid mechanics).
+        dim: spatial dimension, 2 or 3.
+        description: one line for ``learnsim scenes``.
+    """
+
+    name: str
+    kind: str
+    dim: int
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class MeshSpec:
+    """The mesh: read from a file, or generated.
+
+    Exactly one of ``file`` and ``generator`` is set.
+
+    Attributes:
+        file: mesh file readable by meshio; made absolute when the scene is built.
+        generator: "box" (axis-aligned box) or "quadrilateral" (2D only: a box of cells
+            mapped bilinearly onto four corners).
+        size: box edge lengths, ``dim`` values (m), "box" only.
+        origin: box lower corner, ``dim`` values (m), "box" only; zeros by default.
+        corners: "quadrilateral" only: four (x, y) corners counter-clockwise (m).
+        cells: cells per axis: ``dim`` values for "box", 2 for "quadrilateral".
+        element: "tri" or "quad" (2D), "tet" or "hex" (3D); required with a generator,
+            optional with a file (read from it).
+        order: Lagrange degree, 1 or 2 (P1/P2 on simplices, Q1/Q2 on quads and hexes);
+            None means 2 for elasticity (low order locks in bending) and 1 for diffusion.
+    """
+
+    file: Path | str | None = None
+    generator: str | None = None
+    size: tuple[float, ...] | None = None
+    origin: tuple[float, ...] | None = None
+    corners: tuple[tuple[float, float], ...] | None = None
+    cells: tuple[int, ...] | None = None
+    element: str | None = None
+    order: int | None = None
+
+
+@dataclass(frozen=True)
+class MaterialSpec:
+    """Material constants.
+
+    Attributes:
+        model: "linear" (small strain) or "neo-hookean" (elasticity only, large strain).
+        E: Young's modulus (Pa); required for elasticity.
+        nu: Poisson ratio, -1 < nu < 0.5; required for elasticity.
+        density: mass density (kg/m^3), positive.
+        plane: 2D elasticity only: "strain" (default) or "stress"; absent in 3D.
+        conductivity: diffusion only: thermal conductivity (W/m/K), a positive number or a
+            formula of x, y, z (an :class:`Expression` or its text); 1.0 by default.
+    """
+
+    model: str = "linear"
+    E: float | None = None
+    nu: float | None = None
+    density: float = 1.0
+    plane: str | None = None
+    conductivity: float | Expression | str | None = None
+
+
+@dataclass(frozen=True)
+class BoundaryCondition:
+    """A Dirichlet condition on the mesh nodes selected by ``region``.
+
+    Attributes:
+        type: "fixed" (value None means 0) or "displacement" (elasticity, value required).
+        region: formula of x, y, z, true on the constrained nodes (text is parsed when the
+            scene is built).
+        value: elasticity: displacement (m), a scalar for every chosen component or one
+            value per component (``dim`` values, or one per entry of ``components``); after
+            checking, a tuple with one value per entry of ``components``.
+            Diffusion: the temperature (K), a scalar.
+        components: elasticity only: the constrained components, as indices (0, 1, 2) or
+            names ("x", "y", "z"); None means all. After checking, a tuple of indices.
+    """
+
+    type: str
+    region: Expression | str
+    value: float | tuple[float, ...] | None = None
+    components: tuple[int, ...] | tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Load:
+    """A load on the boundary or in the volume.
+
+    Attributes:
+        type: "traction": force per area on the boundary (Pa), ``dim`` values, for
+            elasticity; heat flux into the body (W/m^2), a scalar, for diffusion.
+            "pressure": elasticity only, a scalar (Pa) acting against the outward normal.
+            "body": force per volume (N/m^3), ``dim`` values, for elasticity; heat source
+            (W/m^3), a scalar, for diffusion.
+        value: see ``type``.
+        region: formula of x, y, z selecting the loaded boundary; required for traction and
+            pressure, optional for body loads (None = the whole domain).
+    """
+
+    type: str
+    value: float | tuple[float, ...]
+    region: Expression | str | None = None
+
+
+@dataclass(frozen=True)
+class SolverSpec:
+    """Linear (and Newton) solver settings.
+
+    Attributes:
+        preconditioner: "none", "jacobi", "ic0", "amg", or "learned:PATH" (a trained model).
+        tol: relative residual tolerance of the Krylov solve, in (0, 1).
+        max_iters: Krylov iteration limit; None lets the solver choose.
+        newton_tol: relative residual tolerance of Newton's method (neo-hookean), in (0, 1).
+        newton_max_iters: Newton iteration limit per load step.
+        load_steps: number of equal load increments (neo-hookean).
+    """
+
+    preconditioner: str = "amg"
+    tol: float = 1e-8
+    max_iters: int | None = None
+    newton_tol: float = 1e-8
+    newton_max_iters: int = 30
+    load_steps: int = 1
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Which fields to write.
+
+    Attributes:
+        fields: names from :data:`FIELDS` for the scene's kind: "displacement" (m) and
+            "von_mises" (Pa) for elasticity, "temperature" (K) for diffusion. Empty means
+            all; after checking, the full tuple.
+    """
+
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A complete, checked scene. See the module docstring for an example.
+
+    Attributes:
+        scene, mesh, material, bcs, loads, solver, output: the parts above.
+        source: file name used in error messages ("<python>" for scenes built in code).
+
+    Raises:
+        InputError: when any value is invalid; the message names ``source``, the key and the
+            value, for example ``<python>: [material].nu = 0.5 must be below 0.5``.
+    """
+
+    scene: SceneInfo
+    mesh: MeshSpec
+    material: MaterialSpec = field(default_factory=MaterialSpec)
+    bcs: tuple[BoundaryCondition, ...] = ()
+    loads: tuple[Load, ...] = ()
+    solver: SolverSpec = field(default_factory=SolverSpec)
+    output: OutputSpec = field(default_factory=OutputSpec)
+    source: str = "<python>"
+
+    def __post_init__(self) -> None:
+        parts = {
+            "scene": SceneInfo,
+            "mesh": MeshSpec,
+            "material": MaterialSpec,
+            "solver": SolverSpec,
+            "output": OutputSpec,
+        }
+        for name, cls in parts.items():
+            _require_type(self, name, getattr(self, name), cls)
+        for name, cls in (("bcs", BoundaryCondition), ("loads", Load)):
+            items = getattr(self, name)
+            if not isinstance(items, tuple | list):
+                raise _type_error(self, name, items, f"a tuple of {cls.__name__}")
+            for item in items:
+                _require_type(self, name, item, cls)
+        # Frozen dataclass: normalised values are installed once, here, and never change.
+        for name, value in check_scene(self).items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def kind(self) -> str:
+        """Shortcut for ``scene.scene.kind``."""
+        return self.scene.kind
+
+    @property
+    def dim(self) -> int:
+        """Shortcut for ``scene.scene.dim``."""
+        return self.scene.dim
+
+
+def _type_error(scene: Scene, name: str, value: object, expected: str) -> InputError:
+    return InputError(f"{scene.source}: Scene.{name} must be {expected}, got {type(value).__name__}")
+
+
+def _require_type(scene: Scene, name: str, value: object, cls: type) -> None:
+    if not isinstance(value, cls):
+        raise _type_error(scene, name, value, f"a {cls.__name__}")

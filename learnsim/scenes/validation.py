@@ -1,0 +1,415 @@
+"""Checks and normalisation of every value of a :class:`~learnsim.scenes.scene.Scene`.
+
+``Scene.__post_init__`` calls :func:`check_scene`, so a scene built in Python and one read
+from TOML fail with the same one-line messages, of the form
+``SOURCE: [table].key = VALUE problem``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import numpy as np
+
+from learnsim.engine.fem.mesh import ELEMENTS
+from learnsim.errors import InputError
+from learnsim.scenes.expression import Expression
+
+if TYPE_CHECKING:
+    from learnsim.scenes.scene import (
+        BoundaryCondition,
+        Load,
+        MaterialSpec,
+        MeshSpec,
+        OutputSpec,
+        Scene,
+        SceneInfo,
+        SolverSpec,
+    )
+
+KINDS = ("diffusion", "elasticity")
+GENERATORS = ("box", "quadrilateral")
+MODELS = ("linear", "neo-hookean")
+PLANES = ("strain", "stress")
+BC_TYPES = {"elasticity": ("fixed", "displacement"), "diffusion": ("fixed",)}
+LOAD_TYPES = {"elasticity": ("traction", "pressure", "body"), "diffusion": ("traction", "body")}
+PRECONDITIONERS = ("none", "jacobi", "ic0", "amg")
+"""Built-in preconditioners; "learned:PATH" names a trained model as well."""
+LEARNED_PREFIX = "learned:"
+FIELDS = {"elasticity": ("displacement", "von_mises"), "diffusion": ("temperature",)}
+"""Output fields per kind: displacement (m), von Mises stress (Pa), temperature (K)."""
+AXES = ("x", "y", "z")
+
+_MISSING = object()
+
+
+def format_value(value: Any) -> str:
+    """Write a value the way TOML would, on one line: ``"hard"``, ``0.5``, ``[1, 2]``, ``nan``."""
+    if isinstance(value, str | Path):
+        return _quote(str(value))
+    if isinstance(value, Expression):
+        return _quote(value.source)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "None"
+    if isinstance(value, numbers.Real) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    if isinstance(value, tuple | list | np.ndarray):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {format_value(v)}" for k, v in value.items()) + "}"
+    return _quote(repr(value))
+
+
+def _quote(text: str) -> str:
+    # JSON string syntax is TOML's basic string syntax, and it escapes newlines.
+    return json.dumps(text, ensure_ascii=False)
+
+
+class Checker:
+    """Raises one-line InputErrors that name the source file, key and value."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, key: str, problem: str, value: Any = _MISSING) -> NoReturn:
+        """``SOURCE: KEY problem``, or ``SOURCE: KEY = VALUE problem`` when a value is given.
+
+        A problem starting with ':' (": expected a number") follows the value directly.
+        """
+        if value is _MISSING:
+            raise InputError(f"{self.source}: {key} {problem}")
+        sep = "" if problem.startswith(":") else " "
+        raise InputError(f"{self.source}: {key} = {format_value(value)}{sep}{problem}")
+
+    def string(self, key: str, value: Any) -> str:
+        if not isinstance(value, str):
+            self.fail(key, ": expected a string", value)
+        return value
+
+    def choice(self, key: str, value: Any, options) -> str:
+        if self.string(key, value) not in options:
+            self.fail(key, f": expected one of {', '.join(options)}", value)
+        return value
+
+    def number(self, key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            self.fail(key, ": expected a number", value)
+        if not math.isfinite(value):
+            self.fail(key, ": expected a finite number", value)
+        return float(value)
+
+    def positive(self, key: str, value: Any) -> float:
+        if self.number(key, value) <= 0:
+            self.fail(key, "must be positive", value)
+        return float(value)
+
+    def integer(self, key: str, value: Any, positive: bool = True) -> int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            self.fail(key, ": expected an integer", value)
+        if positive and value < 1:
+            self.fail(key, "must be positive", value)
+        return int(value)
+
+    def sequence(self, key: str, value: Any, what: str) -> list:
+        if not isinstance(value, tuple | list | np.ndarray):
+            self.fail(key, f": expected a list of {what}", value)
+        return list(value)
+
+    def numbers(self, key: str, value: Any, length: int, what: str) -> tuple[float, ...]:
+        items = self.sequence(key, value, "numbers")
+        if len(items) != length:
+            self.fail(key, f": expected {length} numbers ({what})", value)
+        if any(isinstance(v, bool) or not isinstance(v, numbers.Real) for v in items):
+            self.fail(key, ": expected numbers", value)
+        if not all(math.isfinite(v) for v in items):
+            self.fail(key, ": expected finite numbers", value)
+        return tuple(float(v) for v in items)
+
+    def expression(self, key: str, value: Any) -> Expression:
+        if isinstance(value, Expression):
+            return value
+        if not isinstance(value, str):
+            self.fail(key, ": expected a formula of x, y, z in a string", value)
+        return Expression(value, where=f"{self.source}: {key} = {format_value(value)}")
+
+    def required(self, key: str, value: Any, why: str = "") -> Any:
+        if value is None:
+            self.fail(key, f"is required {why}".rstrip())
+        return value
+
+
+def check_scene(scene: Scene) -> dict[str, Any]:
+    """Check every part of ``scene``; return the normalised parts (field name -> value)."""
+    c = Checker(scene.source if isinstance(scene.source, str) else "<python>")
+    info = _check_info(c, scene.scene)
+    return {
+        "scene": info,
+        "mesh": _check_mesh(c, info, scene.mesh),
+        "material": _check_material(c, info, scene.material),
+        "bcs": tuple(_check_bc(c, info, i, bc) for i, bc in enumerate(scene.bcs)) or _no_bc(c, info),
+        "loads": tuple(_check_load(c, info, i, load) for i, load in enumerate(scene.loads)),
+        "solver": _check_solver(c, scene.solver),
+        "output": _check_output(c, info, scene.output),
+    }
+
+
+def _check_info(c: Checker, info: SceneInfo) -> SceneInfo:
+    name = c.string("[scene].name", info.name)
+    if not name.strip():
+        c.fail("[scene].name", "must not be empty", name)
+    kind = c.choice("[scene].kind", info.kind, KINDS)
+    dim = c.integer("[scene].dim", info.dim, positive=False)
+    if dim not in (2, 3):
+        c.fail("[scene].dim", "must be 2 or 3", dim)
+    return replace(info, kind=kind, dim=dim, description=c.string("[scene].description", info.description))
+
+
+def _check_mesh(c: Checker, info: SceneInfo, mesh: MeshSpec) -> MeshSpec:
+    dim = info.dim
+    if mesh.file is None and mesh.generator is None:
+        c.fail("[mesh]", "needs a file or a generator (box, quadrilateral)")
+    if mesh.file is not None and mesh.generator is not None:
+        c.fail("[mesh]", "has both file and generator: give exactly one")
+    element = mesh.element
+    if element is not None:
+        element = c.choice("[mesh].element", element, tuple(ELEMENTS))
+        if ELEMENTS[element][0] != dim:
+            c.fail(
+                "[mesh].element",
+                f"is a {ELEMENTS[element][0]}D element but [scene].dim = {dim} "
+                "(use tri or quad in 2D, tet or hex in 3D)",
+                element,
+            )
+    if mesh.order is None:
+        order = 2 if info.kind == "elasticity" else 1
+    elif c.integer("[mesh].order", mesh.order, positive=False) not in (1, 2):
+        c.fail("[mesh].order", "must be 1 or 2", mesh.order)
+    else:
+        order = int(mesh.order)
+
+    if mesh.file is not None:
+        if not isinstance(mesh.file, str | os.PathLike):
+            c.fail("[mesh].file", ": expected a path", mesh.file)
+        path = Path(mesh.file).expanduser().resolve()
+        if not path.is_file():
+            c.fail("[mesh].file", "not found", str(path))
+        for key in ("size", "origin", "corners", "cells"):
+            if getattr(mesh, key) is not None:
+                c.fail(f"[mesh].{key}", "is only used with a generator, not with a mesh file")
+        return replace(mesh, file=path, element=element, order=order)
+
+    generator = c.choice("[mesh].generator", mesh.generator, GENERATORS)
+    if element is None:
+        c.fail("[mesh].element", f"is required with generator {format_value(generator)}")
+    if generator == "box":
+        if mesh.corners is not None:
+            c.fail("[mesh].corners", 'is only used with generator "quadrilateral"')
+        size = c.required("[mesh].size", mesh.size, 'with generator "box"')
+        size = c.numbers("[mesh].size", size, dim, "edge lengths, one per axis")
+        if min(size) <= 0:
+            c.fail("[mesh].size", "must be positive", mesh.size)
+        origin = (0.0,) * dim
+        if mesh.origin is not None:
+            origin = c.numbers("[mesh].origin", mesh.origin, dim, "the lower corner")
+        cells = _cells(c, mesh.cells, dim, 'with generator "box"')
+        return replace(mesh, size=size, origin=origin, cells=cells, element=element, order=order)
+
+    if dim != 2:
+        c.fail("[mesh].generator", f"is 2D only but [scene].dim = {dim}", generator)
+    for key in ("size", "origin"):
+        if getattr(mesh, key) is not None:
+            c.fail(f"[mesh].{key}", 'is only used with generator "box"')
+    corners = _corners(c, c.required("[mesh].corners", mesh.corners, 'with generator "quadrilateral"'))
+    cells = _cells(c, mesh.cells, 2, 'with generator "quadrilateral"')
+    return replace(mesh, corners=corners, cells=cells, element=element, order=order)
+
+
+def _cells(c: Checker, value: Any, dim: int, why: str) -> tuple[int, ...]:
+    items = c.sequence("[mesh].cells", c.required("[mesh].cells", value, why), "integers")
+    if len(items) != dim:
+        c.fail("[mesh].cells", f": expected {dim} integers (cells per axis)", value)
+    if any(isinstance(n, bool) or not isinstance(n, numbers.Integral) for n in items):
+        c.fail("[mesh].cells", ": expected integers", value)
+    if min(items) < 1:
+        c.fail("[mesh].cells", "must be positive integers", value)
+    return tuple(int(n) for n in items)
+
+
+def _corners(c: Checker, value: Any) -> tuple[tuple[float, float], ...]:
+    items = c.sequence("[mesh].corners", value, "[x, y] pairs")
+    if len(items) != 4:
+        c.fail("[mesh].corners", ": expected 4 [x, y] corners", value)
+    if not all(isinstance(p, tuple | list | np.ndarray) for p in items):
+        c.fail("[mesh].corners", ": expected 4 [x, y] corners", value)
+    corners = tuple(c.numbers("[mesh].corners", p, 2, "x, y") for p in items)
+    # The bilinear map from the unit square is one-to-one only on a convex quadrilateral;
+    # a left turn at every corner means convex and counter-clockwise.
+    pts = np.array(corners)
+    edges = np.roll(pts, -1, axis=0) - pts  # edge i runs from corner i to corner i + 1
+    before = np.roll(edges, 1, axis=0)
+    turns = before[:, 0] * edges[:, 1] - before[:, 1] * edges[:, 0]
+    if np.any(turns <= 0):
+        c.fail("[mesh].corners", "must be a convex quadrilateral listed counter-clockwise", value)
+    return corners
+
+
+def _check_material(c: Checker, info: SceneInfo, m: MaterialSpec) -> MaterialSpec:
+    model = c.choice("[material].model", m.model, MODELS)
+    density = c.positive("[material].density", m.density)
+    if info.kind == "diffusion":
+        if model != "linear":
+            c.fail("[material].model", "is only for elasticity", model)
+        for key in ("E", "nu", "plane"):
+            if getattr(m, key) is not None:
+                c.fail(f"[material].{key}", "is only for elasticity", getattr(m, key))
+        return replace(m, density=density, conductivity=_conductivity(c, info, m.conductivity))
+
+    if m.conductivity is not None:
+        c.fail("[material].conductivity", "is only for diffusion", m.conductivity)
+    E = c.positive("[material].E", c.required("[material].E", m.E, "for elasticity (Young's modulus, Pa)"))
+    nu = c.number("[material].nu", c.required("[material].nu", m.nu, "for elasticity (Poisson ratio)"))
+    if nu >= 0.5:
+        c.fail("[material].nu", "must be below 0.5", m.nu)
+    if nu <= -1:
+        c.fail("[material].nu", "must be above -1", m.nu)
+    plane = m.plane
+    if info.dim == 3 and plane is not None:
+        c.fail("[material].plane", "is only for 2D elasticity (remove it in 3D)", plane)
+    if info.dim == 2:
+        plane = "strain" if plane is None else c.choice("[material].plane", plane, PLANES)
+    if model == "neo-hookean" and plane == "stress":
+        c.fail("[material].plane", 'is not supported with model = "neo-hookean" (use plane = "strain")', plane)
+    return replace(m, model=model, E=E, nu=nu, density=density, plane=plane)
+
+
+def _conductivity(c: Checker, info: SceneInfo, value: Any) -> float | Expression:
+    key = "[material].conductivity"
+    if value is None:
+        return 1.0
+    if not isinstance(value, str | Expression):
+        return c.positive(key, value)
+    expr = c.expression(key, value)
+    if not expr.is_constant:
+        return expr
+    # A formula without coordinates is a number: check it now and hand the engine a float.
+    constant = float(expr.evaluate(np.zeros((1, info.dim)))[0])
+    if not constant > 0:
+        c.fail(key, "must be positive", value)
+    return constant
+
+
+def _no_bc(c: Checker, info: SceneInfo) -> NoReturn:
+    types = " or ".join(BC_TYPES[info.kind])
+    c.fail("no Dirichlet condition", f"([[bc]] {types}): the {info.kind} system would be singular")
+
+
+def _check_bc(c: Checker, info: SceneInfo, i: int, bc: BoundaryCondition) -> BoundaryCondition:
+    key = f"[[bc]][{i}]"
+    if info.kind == "diffusion" and bc.type == "displacement":
+        c.fail(f"{key}.type", 'is only for elasticity (use "fixed" with value = the temperature)', bc.type)
+    bc_type = c.choice(f"{key}.type", bc.type, BC_TYPES[info.kind])
+    region = c.expression(f"{key}.region", c.required(f"{key}.region", bc.region, "(which nodes)"))
+    if bc_type == "displacement":
+        c.required(f"{key}.value", bc.value, 'for type = "displacement"')
+    value = 0.0 if bc.value is None else bc.value
+    if info.kind == "diffusion":
+        if bc.components is not None:
+            c.fail(f"{key}.components", "is only for elasticity", bc.components)
+        return replace(bc, region=region, value=c.number(f"{key}.value", value))
+
+    components = _components(c, f"{key}.components", bc.components, info.dim)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        vector = (c.number(f"{key}.value", value),) * len(components)
+    else:
+        items = c.sequence(f"{key}.value", value, "numbers")
+        if len(items) not in (len(components), info.dim):
+            c.fail(f"{key}.value", f": expected a number or {info.dim} numbers (one per axis)", value)
+        vector = c.numbers(f"{key}.value", items, len(items), "one per component")
+        if len(vector) != len(components):  # one per axis: keep the constrained ones
+            vector = tuple(vector[j] for j in components)
+    return replace(bc, region=region, value=vector, components=components)
+
+
+def _components(c: Checker, key: str, value: Any, dim: int) -> tuple[int, ...]:
+    if value is None:
+        return tuple(range(dim))
+    names = AXES[:dim]
+    items = c.sequence(key, value, "axis names")
+    indices = []
+    for item in items:
+        if isinstance(item, str) and item in names:
+            indices.append(names.index(item))
+        elif isinstance(item, numbers.Integral) and not isinstance(item, bool) and 0 <= item < dim:
+            indices.append(int(item))
+        else:
+            c.fail(key, f": expected names from {', '.join(format_value(n) for n in names)}", value)
+    if not indices:
+        c.fail(key, "must not be empty (leave it out to constrain all components)", value)
+    if len(set(indices)) != len(indices):
+        c.fail(key, "has duplicates", value)
+    return tuple(indices)
+
+
+def _check_load(c: Checker, info: SceneInfo, i: int, load: Load) -> Load:
+    key = f"[[load]][{i}]"
+    if info.kind == "diffusion" and load.type == "pressure":
+        c.fail(f"{key}.type", "is only for elasticity (use traction for a heat flux)", load.type)
+    load_type = c.choice(f"{key}.type", load.type, LOAD_TYPES[info.kind])
+    region = load.region
+    if load_type in ("traction", "pressure"):
+        region = c.required(f"{key}.region", region, f"for a {load_type} load (which boundary)")
+    if region is not None:
+        region = c.expression(f"{key}.region", region)
+    value = c.required(f"{key}.value", load.value)
+    if info.kind == "diffusion" or load_type == "pressure":
+        value = c.number(f"{key}.value", value)
+    else:
+        value = c.numbers(f"{key}.value", value, info.dim, "a vector, one per axis")
+    return replace(load, type=load_type, value=value, region=region)
+
+
+def _check_solver(c: Checker, solver: SolverSpec) -> SolverSpec:
+    key = "[solver].preconditioner"
+    pc = c.string(key, solver.preconditioner)
+    if pc.startswith(LEARNED_PREFIX):
+        if not pc[len(LEARNED_PREFIX) :].strip():
+            c.fail(key, "needs a model path after 'learned:'", pc)
+    elif pc not in PRECONDITIONERS:
+        c.fail(key, f": expected one of {', '.join(PRECONDITIONERS)} or learned:PATH", pc)
+    tols = {}
+    for name in ("tol", "newton_tol"):
+        tols[name] = c.number(f"[solver].{name}", getattr(solver, name))
+        if not 0 < tols[name] < 1:
+            c.fail(f"[solver].{name}", "must be between 0 and 1", getattr(solver, name))
+    max_iters = None if solver.max_iters is None else c.integer("[solver].max_iters", solver.max_iters)
+    return replace(
+        solver,
+        **tols,
+        max_iters=max_iters,
+        newton_max_iters=c.integer("[solver].newton_max_iters", solver.newton_max_iters),
+        load_steps=c.integer("[solver].load_steps", solver.load_steps),
+    )
+
+
+def _check_output(c: Checker, info: SceneInfo, output: OutputSpec) -> OutputSpec:
+    allowed = FIELDS[info.kind]
+    fields = c.sequence("[output].fields", output.fields, "field names")
+    for name in fields:
+        if name not in allowed:
+            problem = f": {format_value(name)} is not a field for {info.kind} (use {', '.join(allowed)})"
+            c.fail("[output].fields", problem, output.fields)
+    if len(set(fields)) != len(fields):
+        c.fail("[output].fields", "has duplicates", output.fields)
+    return replace(output, fields=tuple(fields) or allowed)

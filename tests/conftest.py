@@ -1,0 +1,15 @@
+"""Shared test set-up: quiet Warp, skip GPU tests where no CUDA device exists."""
+
+import pytest
+import warp as wp
+
+wp.config.log_level = wp.LOG_WARNING
+
+
+def pytest_collection_modifyitems(config, items):
+    if wp.is_cuda_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
