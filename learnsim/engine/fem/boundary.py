@@ -51,18 +51,24 @@ class Dirichlet:
 def make_dirichlet(
     disc: Discretization, constraints: Sequence[tuple[np.ndarray, Sequence[int] | None, np.ndarray]]
 ) -> Dirichlet:
-    """Combine constraints ``(node_mask (n_nodes,), components or None = all, value (components,))``.
+    """Combine constraints ``(node_mask (n_nodes,), components or None = all, value)``.
 
-    Later constraints override earlier ones on the dofs they share.
+    ``value`` is uniform (a scalar or one value per component) or given per node,
+    shape (n_nodes,) for a scalar field or (n_nodes, components). Later constraints
+    override earlier ones on the dofs they share.
     """
     mask = np.zeros((disc.n_nodes, disc.components), dtype=bool)
     values = np.zeros((disc.n_nodes, disc.components))
     for node_mask, comps, value in constraints:
         comps = list(range(disc.components)) if comps is None else list(comps)
-        value = np.broadcast_to(np.asarray(value, dtype=np.float64), (disc.components,))
+        value = np.asarray(value, dtype=np.float64)
+        if value.ndim >= 1 and value.shape[0] == disc.n_nodes and value.size >= disc.n_nodes:
+            value = value.reshape(disc.n_nodes, disc.components)[node_mask]
+        else:
+            value = np.broadcast_to(value, (disc.components,))
         for c in comps:
             mask[node_mask, c] = True
-            values[node_mask, c] = value[c]
+            values[node_mask, c] = value[..., c]
     return Dirichlet(mask=mask, values=values)
 
 

@@ -1,6 +1,7 @@
 """Zero fill-in incomplete Cholesky, ``A ~= L L^T``, factorised and applied in Warp kernels.
 
-The factor ``L`` keeps exactly the scalar sparsity pattern of ``tril(A)``. Both the factorisation and
+The factor ``L`` keeps exactly the scalar sparsity pattern of ``tril(A)`` (of ``tril(P A P^T)`` when reordered,
+see below). Both the factorisation and
 the triangular solves are inherently sequential; we offer two ways to run the solves:
 
 - ``"sequential"``: one single-thread kernel walks the rows in order. On CPU Warp compiles it to native
@@ -12,6 +13,19 @@ the triangular solves are inherently sequential; we offer two ways to run the so
 
 The factorisation itself is always a single-thread kernel: it runs once per matrix, and a parallel
 IC(0) would need the same level analysis plus a more delicate update order.
+
+How well IC(0) preconditions depends on the row order, since the order decides which fill-in is dropped.
+Our Lagrange spaces number all mesh vertices first, then edge, face and interior nodes, so two neighbouring
+nodes of a Q2/P2 mesh can be far apart in the numbering. IC(0) then drops much of the coupling it could have
+kept: on the built-in Q2 cantilever (3075 unknowns, tol 1e-10) it needs 185 CG iterations, block Jacobi 182.
+Reverse Cuthill-McKee (:func:`ordering_permutation` with ``"rcm"``) renumbers the unknowns in breadth-first
+sweeps, so neighbours get nearby numbers: 103 iterations. The factor is then that of ``P A P^T``, and the solve
+gathers ``P r`` and scatters the result back, both in Warp kernels.
+
+Reordering changes the level schedule too. RCM orders rows sweep by sweep and each sweep depends on the one
+before, so the level count grows with the number of sweeps and with its bandwidth: on the cantilever it goes
+from 729 levels in the natural order to 1770 with RCM. On CUDA, where every level is a launch, ``"natural"``
+may therefore schedule better and be faster overall despite its extra iterations; time both there.
 """
 
 from __future__ import annotations
@@ -22,10 +36,13 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 import warp as wp
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from learnsim.errors import EngineError
 
 TriangularSchedule = Literal["sequential", "level"]
+Ordering = Literal["rcm", "natural"]
+ORDERINGS = ("rcm", "natural")
 
 MANTEUFFEL_SHIFTS = (0.0, 1e-3, 1e-2, 1e-1, 1.0)
 """Diagonal shifts ``alpha`` tried in turn: IC(0) of ``A + alpha diag(A)`` until every pivot is positive."""
@@ -77,6 +94,12 @@ def _ic0_factorize(
 def _gather(source: wp.array(dtype=wp.float64), index: wp.array(dtype=wp.int32), dest: wp.array(dtype=wp.float64)):
     k = wp.tid()
     dest[k] = source[index[k]]
+
+
+@wp.kernel
+def _scatter(source: wp.array(dtype=wp.float64), index: wp.array(dtype=wp.int32), dest: wp.array(dtype=wp.float64)):
+    k = wp.tid()
+    dest[index[k]] = source[k]
 
 
 @wp.kernel
@@ -208,8 +231,43 @@ def _level_schedule(offsets: wp.array, columns: wp.array, reverse: bool) -> tupl
     return wp.array(order, dtype=wp.int32, device=offsets.device), starts
 
 
+def ordering_permutation(A: sp.spmatrix, ordering: Ordering) -> np.ndarray | None:
+    """The symmetric permutation ``P`` that IC(0) applies before factorising (see the module docstring).
+
+    Args:
+        A: host scipy sparse matrix with a symmetric pattern, shape ``(n, n)``; stored zeros count as edges.
+        ordering: ``"rcm"`` (reverse Cuthill-McKee on the scalar pattern) or ``"natural"`` (no reordering).
+
+    Returns:
+        int32 array ``perm`` of shape ``(n,)``, with ``(P A P^T)[i, j] = A[perm[i], perm[j]]``; None for
+        ``"natural"``.
+
+    Raises:
+        ValueError: unknown ``ordering``.
+    """
+    if ordering == "natural":
+        return None
+    if ordering == "rcm":
+        # On the scalar pattern; RCM of the block graph, expanded node-major, gives the same bandwidth and
+        # level count on the Q2 cantilever and CG iteration counts within 5% (98 against 103 for its load).
+        return reverse_cuthill_mckee(sp.csr_matrix(A), symmetric_mode=True).astype(np.int32)
+    raise ValueError(f"ordering must be one of {', '.join(map(repr, ORDERINGS))}, got {ordering!r}")
+
+
+def _permuted_lower(lower: sp.csr_matrix, permutation: np.ndarray) -> sp.csr_matrix:
+    """``tril(P A P^T)`` from ``tril(A)`` of a symmetric ``A``, stored zeros included."""
+    n = lower.shape[0]
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[permutation] = np.arange(n)
+    entries = lower.tocoo()
+    rows, columns = inverse[entries.row], inverse[entries.col]
+    # A[r, c] = A[c, r]: an entry the new order moves above the diagonal is its mirror image below it.
+    permuted = sp.coo_matrix((entries.data, (np.maximum(rows, columns), np.minimum(rows, columns))), shape=(n, n))
+    return permuted.tocsr()
+
+
 class IncompleteCholesky:
-    """IC(0) factor ``L`` of an SPD matrix and the solve ``x = (L L^T)^{-1} r``.
+    """IC(0) factor ``L`` of a (reordered) SPD matrix and the solve ``x = P^T (L L^T)^{-1} P r``.
 
     If a pivot is not positive (IC(0) of an SPD matrix that is not an M-matrix can break down), the
     factorisation is retried on ``A + alpha diag(A)`` for ``alpha`` in ``MANTEUFFEL_SHIFTS`` (Manteuffel's
@@ -218,19 +276,36 @@ class IncompleteCholesky:
     Args:
         A: host scipy sparse matrix, SPD, shape ``(n, n)``; only ``tril(A)`` is read.
         device: Warp device for the factor and the solves.
+        permutation: int array of shape ``(n,)`` from :func:`ordering_permutation`, or any permutation of
+            ``0 .. n - 1``: ``L`` is then the IC(0) factor of ``P A P^T``, with
+            ``(P A P^T)[i, j] = A[perm[i], perm[j]]``. None factorises ``A`` as numbered.
 
     Attributes:
         shift: the ``alpha`` that succeeded (0.0 when no shift was needed).
-        lower: ``L`` as a :class:`TriangularFactor`; ``upper``: ``L^T`` stored by rows.
+        permutation: the host int32 permutation, shape ``(n,)``, or None.
+        lower: ``L`` as a :class:`TriangularFactor`; ``upper``: ``L^T`` stored by rows. Both are in the
+            reordered numbering.
 
     Raises:
-        EngineError: ``A`` has a non-positive or missing diagonal entry, or every shift failed.
+        EngineError: ``A`` has a non-positive or missing diagonal entry, or every shift failed (rows are
+            named in the numbering of ``A``).
+        ValueError: ``permutation`` is not a permutation of ``0 .. n - 1``.
     """
 
-    def __init__(self, A: sp.spmatrix, device: wp.DeviceLike = None):
+    def __init__(self, A: sp.spmatrix, device: wp.DeviceLike = None, permutation: np.ndarray | None = None):
         lower = sp.tril(sp.csr_matrix(A, dtype=np.float64), format="csr")
-        lower.sum_duplicates()  # sorted columns: the diagonal is last in each row
         n = lower.shape[0]
+        original_rows = np.arange(n)
+        if permutation is not None:
+            permutation = np.asarray(permutation)
+            if permutation.shape != (n,) or not np.array_equal(np.sort(permutation), original_rows):
+                raise ValueError(f"permutation must be a permutation of 0 .. {n - 1}, got shape {permutation.shape}")
+            permutation = permutation.astype(np.int32)
+            lower = _permuted_lower(lower, permutation)
+            original_rows = permutation
+        self.permutation = permutation
+        lower.sum_duplicates()
+        lower.sort_indices()  # the diagonal is last in each row
         diagonal = lower.diagonal()
         offsets_host = lower.indptr.astype(np.int32)
         columns_host = lower.indices.astype(np.int32)
@@ -243,7 +318,7 @@ class IncompleteCholesky:
         if bad.size:
             raise EngineError(
                 f"IC(0): the matrix is not positive definite: diagonal entry {diagonal[bad[0]]:.3e} "
-                f"at row {bad[0]} (and {bad.size - 1} more rows)"
+                f"at row {original_rows[bad[0]]} (and {bad.size - 1} more rows)"
             )
 
         device = wp.get_device(device)
@@ -261,8 +336,8 @@ class IncompleteCholesky:
                 break
         else:
             raise EngineError(
-                f"IC(0) broke down (non-positive pivot at row {int(failed_row.numpy()[0])}) even on "
-                f"A + {MANTEUFFEL_SHIFTS[-1]:g} diag(A)"
+                f"IC(0) broke down (non-positive pivot at row {original_rows[int(failed_row.numpy()[0])]}) "
+                f"even on A + {MANTEUFFEL_SHIFTS[-1]:g} diag(A)"
             )
         self.shift = shift
 
@@ -293,12 +368,23 @@ class IncompleteCholesky:
             *_level_schedule(upper_offsets, upper_columns, True),
         )
         self._work = wp.empty(n, dtype=wp.float64, device=device)
+        self._device_permutation = None
+        if permutation is not None:
+            self._device_permutation = wp.array(permutation, dtype=wp.int32, device=device)
+            self._permuted = wp.empty(n, dtype=wp.float64, device=device)
 
     @property
     def n(self) -> int:
         return self.lower.n
 
     def solve(self, rhs: wp.array, x: wp.array, schedule: TriangularSchedule = "sequential") -> None:
-        """``x = L^{-T} L^{-1} rhs`` for float64 arrays of shape ``(n,)``; ``x`` may alias ``rhs``."""
-        self.lower.solve(rhs, self._work, schedule)
-        self.upper.solve(self._work, x, schedule)
+        """``x = P^T L^{-T} L^{-1} P rhs`` for float64 arrays of shape ``(n,)``; ``x`` may alias ``rhs``."""
+        if self._device_permutation is None:
+            self.lower.solve(rhs, self._work, schedule)
+            self.upper.solve(self._work, x, schedule)
+            return
+        device = self._work.device
+        wp.launch(_gather, dim=self.n, device=device, inputs=[rhs, self._device_permutation, self._permuted])
+        self.lower.solve(self._permuted, self._work, schedule)
+        self.upper.solve(self._work, self._permuted, schedule)
+        wp.launch(_scatter, dim=self.n, device=device, inputs=[self._permuted, self._device_permutation, x])

@@ -17,7 +17,12 @@ import warp.sparse as wps
 from warp.optim.linear import LinearOperator
 from warp.optim.linear import preconditioner as warp_preconditioner
 
-from learnsim.engine.solvers.incomplete_cholesky import IncompleteCholesky, TriangularSchedule
+from learnsim.engine.solvers.incomplete_cholesky import (
+    IncompleteCholesky,
+    Ordering,
+    TriangularSchedule,
+    ordering_permutation,
+)
 from learnsim.engine.solvers.sparse import bsr_to_csr, scalar_view
 from learnsim.errors import EngineError, InputError
 
@@ -129,32 +134,40 @@ class JacobiPreconditioner(Preconditioner):
 
 
 class IncompleteCholeskyPreconditioner(Preconditioner):
-    """IC(0): ``M = (L L^T)^{-1}`` with ``L`` on the scalar pattern of ``tril(A)``.
+    """IC(0): ``M = P^T (L L^T)^{-1} P`` with ``L`` on the scalar pattern of ``tril(P A P^T)``.
 
     Block systems are factorised on their scalar CSR form (node-major), so couplings inside a block are
-    kept. See :class:`~learnsim.engine.solvers.incomplete_cholesky.IncompleteCholesky` for the
-    factorisation and the Manteuffel shift.
+    kept. The default reverse Cuthill-McKee ordering ``P`` matters for our Lagrange spaces, which number
+    vertices first and higher-order nodes after them: it gives neighbouring unknowns nearby rows, so IC(0)
+    keeps more of the coupling (Q2 cantilever: about half the CG iterations of the natural order). See
+    :mod:`~learnsim.engine.solvers.incomplete_cholesky` for the factorisation, the Manteuffel shift and
+    the ordering.
 
     Args:
         A: the SPD system matrix.
         schedule: how the triangular solves run: ``"sequential"`` (one thread, the CPU default) or
             ``"level"`` (level-scheduled, rows of a level in parallel, the CUDA default).
+        ordering: ``"rcm"`` (reverse Cuthill-McKee, the default) or ``"natural"`` (the matrix's own
+            numbering). RCM lengthens the level schedule (one launch per level on CUDA), so on a GPU
+            ``"natural"`` can be faster per iteration; time both there.
 
     Attributes:
         shift: the diagonal shift ``alpha`` the factorisation needed (``A + alpha diag(A)``), 0.0 if none.
-        factor: the :class:`IncompleteCholesky` factor.
+        factor: the :class:`IncompleteCholesky` factor; ``factor.permutation`` is ``P`` (None if natural).
     """
 
     name = "ic0"
 
-    def __init__(self, A: wps.BsrMatrix, schedule: TriangularSchedule | None = None):
+    def __init__(self, A: wps.BsrMatrix, schedule: TriangularSchedule | None = None, ordering: Ordering = "rcm"):
         super().__init__(A)
         if schedule is None:
             schedule = "level" if A.device.is_cuda else "sequential"
         if schedule not in ("sequential", "level"):
             raise ValueError(f"schedule must be 'sequential' or 'level', got {schedule!r}")
         self.schedule: TriangularSchedule = schedule
-        self.factor = IncompleteCholesky(bsr_to_csr(A), device=A.device)
+        self.ordering: Ordering = ordering
+        matrix = bsr_to_csr(A)
+        self.factor = IncompleteCholesky(matrix, device=A.device, permutation=ordering_permutation(matrix, ordering))
         self.shift = self.factor.shift
         self._result = wp.empty(self.factor.n, dtype=wp.float64, device=A.device)
 
