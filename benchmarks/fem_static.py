@@ -126,7 +126,9 @@ def run_skfem(mesh: Mesh, order: int) -> Run:
     """scikit-fem assembly, ``condense``, pyamg SA hierarchy on 3 x 3 blocks, scipy CG with the V-cycle."""
     run = Run()
     timer = PhaseTimer(run)
-    sk_mesh = skfem.MeshHex(np.ascontiguousarray(mesh.points.T), np.ascontiguousarray(mesh.cells[:, VTK_TO_SKFEM_HEX].T))
+    sk_mesh = skfem.MeshHex(
+        np.ascontiguousarray(mesh.points.T), np.ascontiguousarray(mesh.cells[:, VTK_TO_SKFEM_HEX].T)
+    )
     element = skfem.ElementVector(skfem.ElementHex1() if order == 1 else skfem.ElementHex2())
     # scikit-fem's default rule would be exact for the (non-affine) worst case: 4^3 or 7^3 points
     basis = skfem.Basis(sk_mesh, element, intorder=2 * order)
@@ -249,8 +251,10 @@ def main() -> None:
     )
     for order in orders:
         ours, peer = warm_up(order)
-        print(f"first run, Q{order}, tiny mesh (Warp compiles or loads its kernels): learnsim {ours:.2f} s, "
-              f"scikit-fem {peer:.2f} s")
+        print(
+            f"first run, Q{order}, tiny mesh (Warp compiles or loads its kernels): learnsim {ours:.2f} s, "
+            f"scikit-fem {peer:.2f} s"
+        )
 
     start = time.perf_counter()
     for size in sizes:

@@ -45,7 +45,7 @@ def hessian_phi(X):
     for i in range(dim):
         for j in range(dim):
             if i == j:
-                H[:, i, j] = -np.pi**2 * phi(X)
+                H[:, i, j] = -(np.pi**2) * phi(X)
             else:
                 rest = np.prod(np.delete(s, [i, j], axis=1), axis=1) if dim == 3 else 1.0
                 H[:, i, j] = np.pi**2 * c[:, i] * c[:, j] * rest

@@ -1,8 +1,8 @@
 """Zero fill-in incomplete Cholesky, ``A ~= L L^T``, factorised and applied in Warp kernels.
 
 The factor ``L`` keeps exactly the scalar sparsity pattern of ``tril(A)`` (of ``tril(P A P^T)`` when reordered,
-see below). Both the factorisation and
-the triangular solves are inherently sequential; we offer two ways to run the solves:
+see below). Both the factorisation and the triangular solves are inherently sequential; we offer two ways to
+run the solves:
 
 - ``"sequential"``: one single-thread kernel walks the rows in order. On CPU Warp compiles it to native
   code, which is the fastest option there.
