@@ -1,0 +1,59 @@
+"""Finite elements on warp.fem: meshes, discretisation, integrands, materials and static solves.
+
+A problem reads top to bottom: ``box_mesh`` -> ``discretize`` -> ``assemble_*`` ->
+``make_dirichlet`` -> ``solve_linear_static`` / ``solve_neo_hookean``.
+"""
+
+from learnsim.engine.fem.assembly import (
+    assemble_boundary_value,
+    assemble_diffusion,
+    assemble_linear_elasticity,
+    assemble_mass,
+    assemble_pressure,
+    assemble_source,
+    evaluate_at_points,
+    lame_per_point,
+    make_field,
+)
+from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet, boundary_sides, make_dirichlet
+from learnsim.engine.fem.discretization import Discretization, boundary_side_centroids, discretize
+from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_residual, neo_hookean_tangent
+from learnsim.engine.fem.materials import LinearElastic, NeoHookean, lame_from_young_poisson, neo_hookean_first_piola
+from learnsim.engine.fem.mesh import ELEMENTS, Mesh, box_mesh, make_mesh, quadrilateral_mesh
+from learnsim.engine.fem.postprocess import von_mises_per_cell
+from learnsim.engine.fem.statics import StaticResult, solve_linear_static, solve_neo_hookean
+
+__all__ = [
+    "ELEMENTS",
+    "Dirichlet",
+    "Discretization",
+    "LinearElastic",
+    "Mesh",
+    "NeoHookean",
+    "StaticResult",
+    "apply_dirichlet",
+    "assemble_boundary_value",
+    "assemble_diffusion",
+    "assemble_linear_elasticity",
+    "assemble_mass",
+    "assemble_pressure",
+    "assemble_source",
+    "boundary_side_centroids",
+    "boundary_sides",
+    "box_mesh",
+    "discretize",
+    "evaluate_at_points",
+    "lame_from_young_poisson",
+    "lame_per_point",
+    "make_dirichlet",
+    "make_field",
+    "make_mesh",
+    "neo_hookean_energy",
+    "neo_hookean_first_piola",
+    "neo_hookean_residual",
+    "neo_hookean_tangent",
+    "quadrilateral_mesh",
+    "solve_linear_static",
+    "solve_neo_hookean",
+    "von_mises_per_cell",
+]

@@ -19,7 +19,8 @@ def _scalars(disc: Discretization, values) -> wp.array:
     return wp.array(disc.per_point(values), dtype=wp.float64, device=disc.device)
 
 
-def _lame(disc: Discretization, lame) -> wp.array:
+def lame_per_point(disc: Discretization, lame) -> wp.array:
+    """(lambda, mu) in Pa, constant (2,), per cell or per point, as a vec2d array over quadrature points."""
     return wp.array(disc.per_point(lame), dtype=wp.vec2d, device=disc.device)
 
 
@@ -47,7 +48,7 @@ def assemble_linear_elasticity(disc: Discretization, lame) -> BsrMatrix:
         forms.linear_elasticity_form,
         quadrature=disc.quadrature,
         fields={"u": u, "v": v},
-        values={"lame": _lame(disc, lame)},
+        values={"lame": lame_per_point(disc, lame)},
         output_dtype=wp.float64,
     )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import warp as wp
 
-from learnsim.engine.fem.assembly import _lame
+from learnsim.engine.fem.assembly import lame_per_point
 from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet
 from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_residual, neo_hookean_tangent
@@ -78,7 +78,7 @@ def solve_neo_hookean(
     step's initial residual. Raises EngineError when a step does not converge, naming the
     step, iteration and residual.
     """
-    lame_qp = _lame(disc, lame)
+    lame_qp = lame_per_point(disc, lame)
     f_ext = load.numpy()
     free = ~bc.mask if disc.components > 1 else ~bc.mask[:, 0]
     u = np.zeros_like(f_ext)
