@@ -49,6 +49,21 @@ def inner(a: wp.vec3d, b: wp.vec3d):  # noqa: F811
     return wp.dot(a, b)
 
 
+@wp.func
+def one_like(a: wp.float64):
+    return wp.float64(1.0)
+
+
+@wp.func
+def one_like(a: wp.vec2d):  # noqa: F811
+    return wp.vec2d(wp.float64(1.0), wp.float64(1.0))
+
+
+@wp.func
+def one_like(a: wp.vec3d):  # noqa: F811
+    return wp.vec3d(wp.float64(1.0), wp.float64(1.0), wp.float64(1.0))
+
+
 # --- bilinear forms -------------------------------------------------------------------
 
 
@@ -99,6 +114,37 @@ def boundary_value_form(s: fem.Sample, domain: fem.Domain, v: fem.Field, value: 
 def pressure_form(s: fem.Sample, domain: fem.Domain, v: fem.Field, pressure: wp.float64):
     """-p n . v: a pressure p (Pa) pushing against the outward normal n (reference configuration)."""
     return -pressure * wp.dot(v(s), fem.normal(domain, s))
+
+
+@fem.integrand
+def diffusion_residual_form(s: fem.Sample, u_cur: fem.Field, v: fem.Field, conductivity: wp.array(dtype=wp.float64)):
+    """Matrix-free K u: k grad u_cur . grad v."""
+    return conductivity[s.qp_index] * wp.dot(fem.grad(u_cur, s), fem.grad(v, s))
+
+
+@fem.integrand
+def linear_elasticity_residual_form(s: fem.Sample, u_cur: fem.Field, v: fem.Field, lame: wp.array(dtype=wp.vec2d)):
+    """Matrix-free K u: sigma(u_cur) : grad v."""
+    return wp.ddot(fem.grad(v, s), hooke_stress(fem.grad(u_cur, s), lame[s.qp_index]))
+
+
+@fem.integrand
+def mass_residual_form(s: fem.Sample, u_cur: fem.Field, v: fem.Field, density: wp.array(dtype=wp.float64)):
+    """Matrix-free consistent M a: rho a . v with a = u_cur."""
+    return density[s.qp_index] * inner(u_cur(s), v(s))
+
+
+@fem.integrand
+def lumped_mass_form(s: fem.Sample, v: fem.Field, density: wp.array(dtype=wp.float64)):
+    """Row sums of the consistent mass, rho N_i (every component of a vector test gets the same)."""
+    return density[s.qp_index] * inner(v(s), one_like(v(s)))
+
+
+@fem.integrand
+def linear_elasticity_energy_form(s: fem.Sample, u_cur: fem.Field, lame: wp.array(dtype=wp.vec2d)):
+    """Strain energy density 1/2 sigma : eps (J/m^3)."""
+    grad_u = fem.grad(u_cur, s)
+    return wp.float64(0.5) * wp.ddot(grad_u, hooke_stress(grad_u, lame[s.qp_index]))
 
 
 @fem.integrand

@@ -1,0 +1,1 @@
+"""Warp <-> JAX bridge: engine operations as differentiable JAX functions."""

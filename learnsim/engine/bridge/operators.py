@@ -1,0 +1,243 @@
+"""Engine operations as JAX functions with exact reverse-mode derivatives.
+
+Each primitive is a ``jax.custom_vjp`` whose forward and backward passes call the Warp engine
+through ``jax.pure_callback`` (so they compose with ``jit``, ``grad`` and ``lax.scan``):
+
+- ``solve_implicit``: u solving alpha M (u - u_pred) + f_int(u) = f (alpha = 0: statics),
+  differentiated by the implicit function theorem (one adjoint solve, ``engine.adjoint``);
+- ``internal_force`` and ``solve_mass``: the pieces of the explicit scheme;
+- ``lame_per_point`` / ``per_point``: parameters per cell -> per quadrature point, in JAX.
+
+Arrays are float64 when ``jax_enable_x64`` is on (needed for gradient checks), float32 otherwise;
+the engine always computes in float64.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from learnsim.engine import integrate
+from learnsim.engine.adjoint import internal_force_vjp, mass_vjp, solve_implicit_vjp
+from learnsim.engine.fem.boundary import Dirichlet
+from learnsim.engine.fem.discretization import Discretization
+
+
+class Problem:
+    """What stays fixed while parameters change: discretisation, model, constrained dofs, mass kind
+    and solver settings. Hashable by identity, so it is a static argument of the primitives.
+
+    Bodies (and their assembled matrices and preconditioners) are cached by parameter value, so a
+    rollout with fixed parameters assembles once.
+    """
+
+    def __init__(self, disc: Discretization, model: str, constrained: np.ndarray, mass: str = "consistent",
+                 preconditioner: str = "amg", tol: float = 1e-12, max_iters: int | None = None,
+                 newton_tol: float = 1e-10, newton_max_iters: int = 30, cache_size: int = 8):  # fmt: skip
+        """``constrained``: (n_nodes, components) bool mask of Dirichlet dofs."""
+        self.disc = disc
+        self.model = model
+        self.mask = np.asarray(constrained, dtype=bool).reshape(disc.n_nodes, disc.components)
+        self.mass = mass
+        self.solver = dict(preconditioner=preconditioner, tol=tol, max_iters=max_iters,
+                           newton_tol=newton_tol, newton_max_iters=newton_max_iters)  # fmt: skip
+        self._bodies: dict[bytes, integrate.Body] = {}
+        self._cache_size = cache_size
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of a nodal field: (n_nodes,) or (n_nodes, dim)."""
+        return (self.disc.n_nodes,) if self.disc.components == 1 else (self.disc.n_nodes, self.disc.components)
+
+    @property
+    def free(self) -> np.ndarray:
+        return ~self.mask[:, 0] if self.disc.components == 1 else ~self.mask
+
+    @property
+    def second_order(self) -> bool:
+        return self.model != "diffusion"
+
+    def body(self, coefficient: np.ndarray, density: np.ndarray) -> integrate.Body:
+        key = hashlib.sha1(np.ascontiguousarray(coefficient).tobytes() + np.ascontiguousarray(density).tobytes())
+        key = key.digest()
+        if key not in self._bodies:
+            if len(self._bodies) >= self._cache_size:
+                self._bodies.pop(next(iter(self._bodies)))
+            bc = Dirichlet(mask=self.mask, values=np.zeros(self.mask.shape))
+            self._bodies[key] = integrate.make_body(
+                self.disc, self.model, coefficient, density, bc, self.mass, **self.solver
+            )
+        return self._bodies[key]
+
+
+def _host(fn):
+    """Run ``fn`` on float64 numpy copies of JAX arrays; cast results back to ``dtype``."""
+
+    @functools.wraps(fn)
+    def wrapper(*arrays, dtype):
+        out = fn(*(np.asarray(a, dtype=np.float64) for a in arrays))
+        return tuple(np.asarray(o, dtype=dtype) for o in out) if isinstance(out, tuple) else np.asarray(out, dtype)
+
+    return wrapper
+
+
+def _shape(x) -> jax.ShapeDtypeStruct:
+    return jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x))
+
+
+# --- implicit solve (statics and implicit time steps) -----------------------------------
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def solve_implicit(problem: Problem, alpha: float, u_pred, f, g, coefficient, density):
+    """u with alpha M(density) (u - u_pred) + f_int(u; coefficient) = f on free dofs and u = g on
+    constrained dofs. coefficient: (n_qp, 2) Lame (lambda, mu) in Pa, or (n_qp,) conductivity;
+    density: (n_qp,). alpha = 0 gives the static problem K u = f."""
+    return _solve_forward(problem, alpha, u_pred, f, g, coefficient, density)
+
+
+def _solve_forward(problem, alpha, u_pred, f, g, coefficient, density):
+    @_host
+    def run(u_pred, f, g, coefficient, density):
+        body = problem.body(coefficient, density)
+        return integrate.solve_implicit(body, alpha, u_pred, f, u_guess=u_pred, dirichlet_values=g)
+
+    return jax.pure_callback(
+        functools.partial(run, dtype=jnp.result_type(u_pred)), _shape(u_pred), u_pred, f, g, coefficient, density
+    )
+
+
+def _solve_fwd(problem, alpha, u_pred, f, g, coefficient, density):
+    u = _solve_forward(problem, alpha, u_pred, f, g, coefficient, density)
+    return u, (u, u_pred, coefficient, density)
+
+
+def _solve_bwd(problem, alpha, residuals, u_bar):
+    u, u_pred, coefficient, density = residuals
+
+    @_host
+    def run(u, u_pred, coefficient, density, u_bar):
+        body = problem.body(coefficient, density)
+        c = solve_implicit_vjp(body, alpha, u, u_pred, u_bar)
+        return c.u_pred, c.f, c.dirichlet_values, c.coefficient.reshape(coefficient.shape), c.density
+
+    shapes = (_shape(u), _shape(u), _shape(u), _shape(coefficient), _shape(density))
+    return jax.pure_callback(
+        functools.partial(run, dtype=jnp.result_type(u)), shapes, u, u_pred, coefficient, density, u_bar
+    )
+
+
+solve_implicit.defvjp(_solve_fwd, _solve_bwd)
+
+
+def solve_static(problem: Problem, f, g, coefficient):
+    """u with K(coefficient) u = f on free dofs and u = g on constrained dofs (differentiable)."""
+    density = jnp.zeros(problem.disc.quadrature_points.shape[0], dtype=jnp.result_type(f))
+    return solve_implicit(problem, 0.0, jnp.zeros_like(f), f, g, coefficient, density)
+
+
+# --- pieces of the explicit scheme ------------------------------------------------------
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def internal_force(problem: Problem, u, coefficient):
+    """f_int(u; coefficient), nodal: K u for linear models, the neo-Hookean internal force otherwise."""
+    return _force_forward(problem, u, coefficient)
+
+
+def _force_forward(problem, u, coefficient):
+    @_host
+    def run(u, coefficient):
+        body = problem.body(coefficient, np.zeros(problem.disc.quadrature_points.shape[0]))
+        return integrate.internal_force(body, problem.disc.nodal(u)).numpy()
+
+    return jax.pure_callback(functools.partial(run, dtype=jnp.result_type(u)), _shape(u), u, coefficient)
+
+
+def _force_fwd(problem, u, coefficient):
+    return _force_forward(problem, u, coefficient), (u, coefficient)
+
+
+def _force_bwd(problem, residuals, f_bar):
+    u, coefficient = residuals
+
+    @_host
+    def run(u, coefficient, f_bar):
+        body = problem.body(coefficient, np.zeros(problem.disc.quadrature_points.shape[0]))
+        u_bar, c_bar = internal_force_vjp(body, u, f_bar)
+        return u_bar, c_bar.reshape(coefficient.shape)
+
+    shapes = (_shape(u), _shape(coefficient))
+    return jax.pure_callback(functools.partial(run, dtype=jnp.result_type(u)), shapes, u, coefficient, f_bar)
+
+
+internal_force.defvjp(_force_fwd, _force_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def solve_mass(problem: Problem, r, density):
+    """a with M(density) a = r on free dofs, a = 0 on constrained dofs."""
+    return _mass_forward(problem, r, density)
+
+
+def _mass_body(problem, density):
+    coefficient = np.ones((problem.disc.quadrature_points.shape[0], 2)) if problem.second_order else None
+    if coefficient is None:
+        coefficient = np.ones(problem.disc.quadrature_points.shape[0])
+    return problem.body(coefficient, density)
+
+
+def _mass_forward(problem, r, density):
+    @_host
+    def run(r, density):
+        return integrate.solve_mass(_mass_body(problem, density), r)
+
+    return jax.pure_callback(functools.partial(run, dtype=jnp.result_type(r)), _shape(r), r, density)
+
+
+def _mass_fwd(problem, r, density):
+    a = _mass_forward(problem, r, density)
+    return a, (a, density)
+
+
+def _mass_bwd(problem, residuals, a_bar):
+    a, density = residuals
+
+    @_host
+    def run(a, density, a_bar):
+        body = _mass_body(problem, density)
+        lam = integrate.solve_mass(body, a_bar)  # M symmetric: r_bar = M^-1 a_bar on free dofs
+        return lam, -mass_vjp(body, a, lam)
+
+    shapes = (_shape(a), _shape(density))
+    return jax.pure_callback(functools.partial(run, dtype=jnp.result_type(a)), shapes, a, density, a_bar)
+
+
+solve_mass.defvjp(_mass_fwd, _mass_bwd)
+
+
+# --- parameters -------------------------------------------------------------------------
+
+
+def per_point(problem: Problem, values):
+    """A constant, or one value per cell (n_cells, ...), broadcast to quadrature points (n_qp, ...)."""
+    disc = problem.disc
+    values = jnp.asarray(values)
+    if values.ndim >= 1 and values.shape[0] == disc.mesh.n_cells:
+        return jnp.repeat(values, disc.points_per_cell, axis=0)
+    return jnp.broadcast_to(values, (disc.quadrature_points.shape[0], *values.shape))
+
+
+def lame_per_point(problem: Problem, E, nu, plane: str = "strain"):
+    """(n_qp, 2) Lame parameters (lambda, mu) in Pa from Young's modulus E and Poisson ratio nu,
+    each a constant or one value per cell; plane stress (2D) replaces lambda by 2 lambda mu / (lambda + 2 mu)."""
+    E, nu = per_point(problem, E), per_point(problem, nu)
+    lam = E * nu / ((1.0 + nu) * (1.0 - 2.0 * nu))
+    mu = E / (2.0 * (1.0 + nu))
+    if problem.disc.dim == 2 and plane == "stress":
+        lam = 2.0 * lam * mu / (lam + 2.0 * mu)
+    return jnp.stack([lam, mu], axis=-1)

@@ -1,0 +1,403 @@
+"""Time integration of FEM elastodynamics (M a + f_int(u) = f) and heat conduction (C T' + K T = f).
+
+Schemes:
+- ``explicit``: symplectic Euler with a lumped mass, stable below ``stable_time_step``.
+- ``implicit-euler``: backward Euler, first order, dissipative.
+- ``newmark``: average acceleration (trapezoidal rule), second order, energy conserving for
+  linear elasticity; for heat conduction it is Crank-Nicolson.
+
+Every implicit scheme solves one equation of the same shape,
+
+    R(u) = alpha M (u - u_pred) + f_int(u) - f = 0,
+
+with the scheme setting ``alpha`` and ``u_pred`` from the previous state (``implicit_terms``)
+and the new rate from the solution (``update``). ``solve_implicit`` is the one place where
+that equation is solved, and the one function the JAX bridge differentiates (implicit
+function theorem: its adjoint is a solve with the same, symmetric, matrix).
+
+States are values: a step takes a ``State`` and returns the next one.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import warp as wp
+import warp.fem as fem
+from warp.sparse import BsrMatrix, bsr_axpy, bsr_copy, bsr_diag, bsr_mv
+
+from learnsim.engine.fem import forms
+from learnsim.engine.fem.assembly import assemble_diffusion, assemble_linear_elasticity, assemble_mass, make_field
+from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet
+from learnsim.engine.fem.discretization import Discretization
+from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_tangent
+from learnsim.engine.fem.statics import solve_linear_system
+from learnsim.engine.solvers import SolveResult, make_preconditioner, rigid_body_modes
+from learnsim.engine.solvers.newton import NewtonReport, newton
+from learnsim.errors import InputError
+
+SCHEMES = ("explicit", "implicit-euler", "newmark")
+MODELS = ("linear", "neo-hookean", "diffusion")
+
+
+@dataclass(frozen=True, eq=False)
+class Body:
+    """Everything that stays fixed over a rollout.
+
+    Attributes:
+        disc: the discretisation (vector for elasticity, scalar for diffusion).
+        model: "linear" | "neo-hookean" | "diffusion".
+        coefficient: per quadrature point, vec2d (lambda, mu) in Pa, or float64 conductivity (W/m/K).
+        density: per quadrature point, float64: rho (kg/m^3), or heat capacity rho c (J/m^3/K).
+        bc: Dirichlet values, held fixed in time (their rates are zero).
+        mass: "consistent" | "lumped" (row sums; HRZ diagonal scaling where row sums are not positive).
+    """
+
+    disc: Discretization
+    model: str
+    coefficient: wp.array
+    density: wp.array
+    bc: Dirichlet
+    mass: str = "consistent"
+    preconditioner: str = "amg"
+    tol: float = 1e-10
+    max_iters: int | None = None
+    newton_tol: float = 1e-9
+    newton_max_iters: int = 30
+
+    @property
+    def second_order(self) -> bool:
+        return self.model != "diffusion"
+
+    @property
+    def free(self) -> np.ndarray:
+        """(n_nodes,) or (n_nodes, dim) bool, False on constrained dofs."""
+        return ~self.bc.mask[:, 0] if self.disc.components == 1 else ~self.bc.mask
+
+
+@dataclass(frozen=True)
+class State:
+    """u: displacement (m) or temperature (K); v: its rate; a: acceleration (zero for diffusion); t: time (s)."""
+
+    u: np.ndarray
+    v: np.ndarray
+    a: np.ndarray
+    t: float = 0.0
+
+
+def make_body(
+    disc: Discretization, model: str, coefficient, density, bc: Dirichlet, mass: str = "consistent", **solver
+) -> Body:
+    """A Body with coefficients given as constants, per cell or per quadrature point."""
+    if model not in MODELS:
+        raise InputError(f"model '{model}' is not one of {', '.join(MODELS)}")
+    if mass not in ("consistent", "lumped"):
+        raise InputError(f"mass '{mass}' must be 'consistent' or 'lumped'")
+    dtype = wp.float64 if model == "diffusion" else wp.vec2d
+    coefficient = wp.array(disc.per_point(coefficient), dtype=dtype, device=disc.device)
+    density = wp.array(disc.per_point(density), dtype=wp.float64, device=disc.device)
+    return Body(disc=disc, model=model, coefficient=coefficient, density=density, bc=bc, mass=mass, **solver)
+
+
+# --- forces (Warp, differentiable with wp.Tape) -----------------------------------------
+
+
+def internal_force(body: Body, u: wp.array, out: wp.array | None = None) -> wp.array:
+    """f_int(u): K u for linear models, the neo-Hookean internal force otherwise (nodal array)."""
+    form, name = {
+        "linear": (forms.linear_elasticity_residual_form, "lame"),
+        "neo-hookean": (forms.neo_hookean_residual_form, "lame"),
+        "diffusion": (forms.diffusion_residual_form, "conductivity"),
+    }[body.model]
+    disc = body.disc
+    return fem.integrate(
+        form,
+        quadrature=disc.quadrature,
+        fields={"u_cur": make_field(disc, u), "v": fem.make_test(disc.space, domain=disc.cells)},
+        values={name: body.coefficient},
+        output=out,
+        output_dtype=disc.value_type,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def lumped_mass(body: Body) -> np.ndarray:
+    """Diagonal mass per node and component, same shape as u; positive by construction."""
+    disc = body.disc
+    rows = fem.integrate(
+        forms.lumped_mass_form,
+        quadrature=disc.quadrature,
+        fields={"v": fem.make_test(disc.space, domain=disc.cells)},
+        values={"density": body.density},
+        output_dtype=disc.value_type,
+    ).numpy()
+    if rows.min() > 0.0:
+        return rows
+    # Row sums vanish or go negative for P2 tets: HRZ lumping (the diagonal, rescaled to the total mass).
+    M = _consistent_mass(body)
+    blocks = M.values.numpy()[_diagonal_blocks(M)].reshape(disc.n_nodes, disc.components, -1)
+    diag = blocks[:, np.arange(disc.components), np.arange(disc.components) % blocks.shape[2]]
+    diag = diag.reshape(rows.shape)
+    return diag * (rows.sum(axis=0) / diag.sum(axis=0))
+
+
+def inertia_force(body: Body, a: wp.array, out: wp.array | None = None) -> wp.array:
+    """M a with the body's (consistent) mass; lumped masses are applied with ``lumped_mass``."""
+    disc = body.disc
+    return fem.integrate(
+        forms.mass_residual_form,
+        quadrature=disc.quadrature,
+        fields={"u_cur": make_field(disc, a), "v": fem.make_test(disc.space, domain=disc.cells)},
+        values={"density": body.density},
+        output=out,
+        output_dtype=disc.value_type,
+    )
+
+
+def apply_mass(body: Body, a: np.ndarray) -> np.ndarray:
+    """M a as numpy, with the body's mass kind."""
+    if body.mass == "lumped":
+        return lumped_mass(body) * a
+    return inertia_force(body, body.disc.nodal(a)).numpy()
+
+
+# --- matrices --------------------------------------------------------------------------
+
+
+def _consistent_mass(body: Body) -> BsrMatrix:
+    return assemble_mass(body.disc, body.density.numpy())
+
+
+def _diagonal_blocks(A: BsrMatrix) -> np.ndarray:
+    offsets, columns = A.offsets.numpy(), A.columns.numpy()
+    rows = np.repeat(np.arange(A.nrow), np.diff(offsets[: A.nrow + 1]))
+    return np.nonzero(rows == columns[: offsets[A.nrow]])[0]
+
+
+def mass_matrix(body: Body) -> BsrMatrix:
+    if body.mass == "consistent":
+        return _consistent_mass(body)
+    m = lumped_mass(body)
+    disc = body.disc
+    if disc.components == 1:
+        return bsr_diag(wp.array(m, dtype=wp.float64, device=disc.device))
+    blocks = np.zeros((disc.n_nodes, disc.components, disc.components))
+    idx = np.arange(disc.components)
+    blocks[:, idx, idx] = m
+    mat = wp.types.matrix((disc.components, disc.components), wp.float64)
+    return bsr_diag(wp.array(blocks, dtype=mat, device=disc.device))
+
+
+def stiffness_matrix(body: Body, u: np.ndarray | None = None) -> BsrMatrix:
+    """K (linear models) or the tangent K_T(u) (neo-Hookean; u = 0 if not given)."""
+    disc = body.disc
+    if body.model == "diffusion":
+        return assemble_diffusion(disc, body.coefficient.numpy())
+    if body.model == "linear":
+        return assemble_linear_elasticity(disc, body.coefficient.numpy())
+    u = np.zeros((disc.n_nodes, disc.components)) if u is None else u
+    return neo_hookean_tangent(disc, disc.nodal(u), body.coefficient)
+
+
+def system_matrix(body: Body, alpha: float, u: np.ndarray | None = None) -> BsrMatrix:
+    """alpha M + K_T(u), before Dirichlet projection."""
+    A = stiffness_matrix(body, u)
+    if alpha != 0.0 and body.density is not None:
+        bsr_axpy(mass_matrix(body), A, alpha=alpha, beta=1.0)
+    return A
+
+
+@functools.lru_cache(maxsize=8)
+def _linear_system(body: Body, alpha: float):
+    """(alpha M + K, its Dirichlet projection, preconditioner) for a linear model."""
+    A_full = system_matrix(body, alpha)
+    A = bsr_copy(A_full)
+    apply_dirichlet(A, body.disc.zeros(), body.disc, body.bc, homogeneous=True)
+    near_nullspace = rigid_body_modes(body.disc.node_positions, body.disc.dim) if body.disc.components > 1 else None
+    return A_full, A, make_preconditioner(body.preconditioner, A, near_nullspace=near_nullspace)
+
+
+def stable_time_step(body: Body, iterations: int = 60, seed: int = 0) -> float:
+    """Critical step of the explicit scheme: 2 / omega_max (elastodynamics) or 2 / lambda_max (heat),
+    with omega_max^2 = lambda_max(M_L^-1 K) estimated by power iteration on free dofs, times 0.95
+    (power iteration approaches lambda_max from below)."""
+    K = stiffness_matrix(body)
+    m = lumped_mass(body)
+    free = body.free
+    x = np.random.default_rng(seed).standard_normal(m.shape) * free
+    lam = 0.0
+    for _ in range(iterations):
+        x = x / np.linalg.norm(x)
+        y = bsr_mv(K, body.disc.nodal(x)).numpy() / m * free
+        lam = float(np.sum(x * y))
+        x = y
+    lam_max = max(lam, 1e-300)
+    limit = 2.0 / np.sqrt(lam_max) if body.second_order else 2.0 / lam_max
+    return 0.95 * limit
+
+
+# --- one step ---------------------------------------------------------------------------
+
+
+def implicit_terms(body: Body, state: State, dt: float, scheme: str) -> tuple[float, np.ndarray]:
+    """(alpha, u_pred) of R(u) = alpha M (u - u_pred) + f_int(u) - f for ``scheme``."""
+    u, v, a = state.u, state.v, state.a
+    if body.second_order:
+        if scheme == "implicit-euler":
+            return 1.0 / dt**2, u + dt * v
+        return 4.0 / dt**2, u + dt * v + 0.25 * dt**2 * a
+    if scheme == "implicit-euler":
+        return 1.0 / dt, u
+    return 2.0 / dt, u + 0.5 * dt * v
+
+
+def update(body: Body, state: State, u_new: np.ndarray, dt: float, scheme: str, alpha: float, u_pred) -> State:
+    """New rates from the solved u (Dirichlet dofs keep zero rates)."""
+    free = body.free
+    if body.second_order:
+        if scheme == "implicit-euler":
+            v_new = (u_new - state.u) / dt
+            a_new = (v_new - state.v) / dt
+        else:
+            a_new = alpha * (u_new - u_pred)
+            v_new = state.v + 0.5 * dt * (state.a + a_new)
+        return State(u=u_new, v=v_new * free, a=a_new * free, t=state.t + dt)
+    v_new = alpha * (u_new - u_pred) if scheme == "newmark" else (u_new - state.u) / dt
+    return State(u=u_new, v=v_new * free, a=state.a, t=state.t + dt)
+
+
+def explicit_update(body, state: State, rate, dt: float) -> State:
+    """Symplectic Euler from the rate M^-1 (f - f_int(u)): velocity first, then position.
+
+    Plain arithmetic, so the same code advances numpy states here and JAX states in the bridge.
+    """
+    free = body.free
+    if body.second_order:
+        v_new = (state.v + dt * rate) * free
+        return State(u=state.u + dt * v_new, v=v_new, a=rate * free, t=state.t + dt)
+    return State(u=state.u + dt * rate * free, v=rate * free, a=state.a, t=state.t + dt)
+
+
+def solve_implicit(
+    body: Body,
+    alpha: float,
+    u_pred: np.ndarray,
+    f: np.ndarray,
+    u_guess: np.ndarray,
+    report: NewtonReport | None = None,
+    dirichlet_values: np.ndarray | None = None,
+) -> np.ndarray:
+    """Solve alpha M (u - u_pred) + f_int(u) = f on free dofs, u = Dirichlet values elsewhere.
+
+    ``alpha = 0`` is the static problem. ``dirichlet_values`` (same shape as u) overrides the
+    body's prescribed values on its constrained dofs.
+    """
+    disc, free = body.disc, body.free
+    report = NewtonReport() if report is None else report
+    g = body.bc.values.reshape(u_pred.shape) if dirichlet_values is None else dirichlet_values
+    if body.model != "neo-hookean":
+        # linear: (alpha M + K) u = f + alpha M u_pred, matrix and preconditioner reused across steps
+        A_full, A, preconditioner = _linear_system(body, alpha)
+        projector, fixed = Dirichlet(mask=body.bc.mask, values=g.reshape(body.bc.values.shape)).projector(disc)
+        rhs = disc.nodal(f + alpha * apply_mass(body, u_pred))
+        fem.project_system_rhs(A_full, rhs, projector, fixed)
+        solve = solve_linear_system(disc, A, rhs, preconditioner, body.tol, body.max_iters, x0=u_guess)
+        report.solves.append(solve)
+        return solve.x.numpy()
+
+    def residual(u):
+        r = alpha * apply_mass(body, u - u_pred) + internal_force(body, disc.nodal(u)).numpy() - f
+        r[~free] = 0.0
+        return r, float(np.linalg.norm(r))
+
+    def potential(u):
+        d = u - u_pred
+        inertia = 0.5 * alpha * float(np.sum(d * apply_mass(body, d)))
+        return inertia + neo_hookean_energy(disc, disc.nodal(u), body.coefficient) - float(np.sum(f * u))
+
+    def correction(u, r) -> tuple[np.ndarray, SolveResult]:
+        A = system_matrix(body, alpha, u)
+        rhs = disc.nodal(-r)
+        apply_dirichlet(A, rhs, disc, body.bc, homogeneous=True)
+        solve = solve_linear_system(disc, A, rhs, body.preconditioner, body.tol, body.max_iters)
+        return solve.x.numpy(), solve
+
+    u0 = np.where(free, u_guess, g)
+    reference = float(np.linalg.norm(f[free])) + float(np.linalg.norm((alpha * apply_mass(body, u_pred))[free]))
+    return newton(u0, residual, correction, potential, reference, body.newton_tol, body.newton_max_iters,
+                  where="implicit step", report=report)  # fmt: skip
+
+
+def initial_state(body: Body, u0: np.ndarray, v0: np.ndarray, f0: np.ndarray, t0: float = 0.0) -> State:
+    """State at t0 with the rate consistent with the equation: a0 = M^-1 (f0 - f_int(u0)) (zero on Dirichlet dofs)."""
+    free = body.free
+    u0 = np.where(free, u0, body.bc.values.reshape(u0.shape))
+    if not body.second_order:
+        rate = solve_mass(body, f0 - internal_force(body, body.disc.nodal(u0)).numpy())
+        return State(u=u0, v=rate * free, a=np.zeros_like(u0), t=t0)
+    a0 = solve_mass(body, f0 - internal_force(body, body.disc.nodal(u0)).numpy())
+    return State(u=u0, v=v0 * free, a=a0 * free, t=t0)
+
+
+def solve_mass(body: Body, r: np.ndarray) -> np.ndarray:
+    """a with M a = r on free dofs, a = 0 on constrained dofs."""
+    r = r * body.free
+    if body.mass == "lumped":
+        return r / lumped_mass(body)
+    M = mass_matrix(body)
+    rhs = body.disc.nodal(r)
+    zero = Dirichlet(mask=body.bc.mask, values=np.zeros_like(body.bc.values))
+    apply_dirichlet(M, rhs, body.disc, zero)
+    return solve_linear_system(body.disc, M, rhs, "jacobi", 1e-12, None).x.numpy()
+
+
+def step(body: Body, state: State, dt: float, scheme: str, f_old: np.ndarray, f_new: np.ndarray,
+         dt_limit: float | None = None, report: NewtonReport | None = None) -> State:  # fmt: skip
+    """Advance ``state`` by ``dt``; f_old and f_new are the external loads at t and t + dt."""
+    if scheme == "explicit":
+        if dt_limit is not None and dt > dt_limit:
+            raise InputError(f"[time].dt = {dt:g} s is above the explicit stability limit {dt_limit:.4g} s")
+        rate = solve_mass(body, f_old - internal_force(body, body.disc.nodal(state.u)).numpy())
+        return explicit_update(body, state, rate, dt)
+    if scheme not in SCHEMES:
+        raise InputError(f"integrator '{scheme}' is not one of {', '.join(SCHEMES)}")
+    alpha, u_pred = implicit_terms(body, state, dt, scheme)
+    u_new = solve_implicit(body, alpha, u_pred, f_new, u_guess=state.u, report=report)
+    return update(body, state, u_new, dt, scheme, alpha, u_pred)
+
+
+def energies(body: Body, state: State) -> tuple[float, float]:
+    """(kinetic, stored) energy in J for elastodynamics; stored = strain energy."""
+    disc = body.disc
+    kinetic = 0.5 * float(np.sum(state.v * apply_mass(body, state.v)))
+    if body.model == "neo-hookean":
+        stored = neo_hookean_energy(disc, disc.nodal(state.u), body.coefficient)
+    else:
+        stored = 0.5 * float(np.sum(state.u * internal_force(body, disc.nodal(state.u)).numpy()))
+    return kinetic, stored
+
+
+__all__ = [
+    "MODELS",
+    "SCHEMES",
+    "Body",
+    "State",
+    "apply_mass",
+    "energies",
+    "explicit_update",
+    "implicit_terms",
+    "inertia_force",
+    "initial_state",
+    "internal_force",
+    "lumped_mass",
+    "make_body",
+    "mass_matrix",
+    "solve_implicit",
+    "solve_mass",
+    "stable_time_step",
+    "step",
+    "system_matrix",
+    "update",
+]

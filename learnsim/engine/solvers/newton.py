@@ -1,0 +1,92 @@
+"""Newton's method with a backtracking line search on a potential, for nonlinear solid mechanics.
+
+The problem is given as functions of the nodal unknowns (numpy arrays):
+``residual(u) -> (r, |r|)`` with r zero on constrained dofs, ``correction(u, r) -> (du,
+SolveResult)`` solving the (projected) tangent system, and ``potential(u) -> float`` whose
+gradient on free dofs is the residual (strain + inertia energy minus external work).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from learnsim.engine.solvers.pcg import SolveResult
+from learnsim.errors import EngineError
+
+
+@dataclass
+class NewtonReport:
+    """Relative residual after each iteration and the linear solves made."""
+
+    residuals: list[float] = field(default_factory=list)
+    solves: list[SolveResult] = field(default_factory=list)
+
+
+def newton(
+    u: np.ndarray,
+    residual: Callable[[np.ndarray], tuple[np.ndarray, float]],
+    correction: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, SolveResult]],
+    potential: Callable[[np.ndarray], float],
+    reference: float,
+    tol: float,
+    max_iters: int,
+    where: str = "Newton",
+    report: NewtonReport | None = None,
+) -> np.ndarray:
+    """Solve residual(u) = 0 from ``u``; converged when |r| <= tol * max(reference, |r(u0)|).
+
+    Raises EngineError naming ``where``, the iteration count and the residual when it
+    does not converge, or when no step down to 1/1024 is acceptable (an element inverts).
+    """
+    report = NewtonReport() if report is None else report
+    r, r_norm = residual(u)
+    reference = max(reference, r_norm, 1e-300)
+    for iteration in range(max_iters + 1):
+        report.residuals.append(r_norm / reference)
+        if r_norm <= tol * reference:
+            return u
+        if iteration == max_iters:
+            raise EngineError(
+                f"{where}: Newton did not converge, relative residual {r_norm / reference:.3e} "
+                f"after {max_iters} iterations"
+            )
+        du, solve = correction(u, r)
+        report.solves.append(solve)
+        alpha, u_new, r_new, r_new_norm = line_search(u, du, r, r_norm, residual, potential)
+        if alpha is None and r_norm <= 100.0 * tol * reference:
+            # stagnation at round-off, just above a tight tolerance: the iterate is as good as it gets
+            report.residuals.append(r_norm / reference)
+            return u
+        u, r, r_norm = u_new, r_new, r_new_norm
+        if alpha is None:
+            raise EngineError(
+                f"{where}: Newton found no acceptable step down to 1/1024 at iteration {iteration + 1} "
+                "(an element inverts, J <= 0)"
+            )
+    return u
+
+
+def line_search(u, du, r, r_norm, residual, potential, max_halvings: int = 10):
+    """Backtracking from the full Newton step.
+
+    A step is accepted when it decreases the potential enough (Armijo, c = 1e-4), which lets
+    Newton cross regions where the residual grows, or when it decreases the residual norm
+    enough: near convergence the potential changes by less than its own round-off.
+    Returns (alpha, u, r, |r|), alpha None on failure.
+    """
+    slope = float(np.sum(r * du))
+    energy = potential(u)
+    alpha = 1.0
+    for _ in range(max_halvings + 1):
+        u_new = u + alpha * du
+        r_new, r_new_norm = residual(u_new)
+        if np.isfinite(r_new_norm):
+            energy_new = potential(u_new)
+            sufficient_energy = np.isfinite(energy_new) and slope < 0 and energy_new - energy <= 1e-4 * alpha * slope
+            if sufficient_energy or r_new_norm <= (1.0 - 1e-4 * alpha) * r_norm:
+                return alpha, u_new, r_new, r_new_norm
+        alpha *= 0.5
+    return None, u, r, r_norm
