@@ -89,38 +89,94 @@ def _run(args) -> int:
 
     scene = load_scene(args.scene, args.overrides)
     console = Console(highlight=False)
-    from learnsim.scenes.run import run_scene, write_result
+    from learnsim.scenes.run import run_scene
 
     out = args.out if args.out is not None else Path("out") / scene.scene.name
-    with console.status(f"running {scene.scene.name} ({scene.kind}, {scene.dim}D)"):
-        result = run_scene(scene, device=args.device)
-        pvd = write_result(result, out)
-    _print_summary(console, result, pvd)
+    title = f"running {scene.scene.name} ({scene.kind}, {scene.dim}D)"
+    if scene.is_dynamic:
+        bar = _StepBar(console, title)
+        try:
+            result = run_scene(scene, device=args.device, out_dir=out, progress=bar)
+        finally:
+            bar.close()
+    else:
+        with console.status(title):
+            result = run_scene(scene, device=args.device, out_dir=out)
+    _print_summary(console, result, result.pvd)
     return 0
+
+
+class _StepBar:
+    """A rich progress bar over time steps, shown from the first step on (so input errors found
+    before stepping print nothing but their one line)."""
+
+    def __init__(self, console, title: str):
+        self.console, self.title = console, title
+        self.progress = None
+
+    def __call__(self, step: int, steps: int, time: float) -> None:
+        if self.progress is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("steps, t = {task.fields[time]:.4g} s"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(self.title, total=steps, time=0.0)
+        self.progress.update(self.task, completed=step, time=time)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
 
 
 def _print_summary(console, result, pvd: Path) -> None:
     from rich.table import Table
 
     s = result.scene
-    solves = result.solution.solves
     table = Table(
         title=f"{s.scene.name}: {result.mesh.n_cells} {result.mesh.element} cells, order {s.mesh.order}",
         show_header=False,
     )
     table.add_row("degrees of freedom", f"{result.n_dofs}")
     table.add_row("preconditioner", s.solver.preconditioner)
-    table.add_row("CG iterations", f"{result.solution.linear_iterations} in {len(solves)} solve(s)")
-    if result.solution.newton_residuals:
-        table.add_row("Newton iterations", f"{len(solves)}")
+    if result.solution is not None:
+        solves = result.solution.solves
+        table.add_row("CG iterations", f"{result.solution.linear_iterations} in {len(solves)} solve(s)")
+        if result.solution.newton_residuals:
+            table.add_row("Newton iterations", f"{len(solves)}")
+    else:
+        _dynamic_rows(table, result)
     for name, values in result.point_data.items():
         magnitude = abs(values) if values.ndim == 1 else (values**2).sum(axis=1) ** 0.5
-        table.add_row(f"max |{name}|", f"{magnitude.max():.6g}")
+        table.add_row(f"max |{name}|" + (" (last frame)" if s.is_dynamic else ""), f"{magnitude.max():.6g}")
     for name, values in result.cell_data.items():
-        table.add_row(f"max {name}", f"{values.max():.6g}")
+        table.add_row(f"max {name}" + (" (last frame)" if s.is_dynamic else ""), f"{values.max():.6g}")
     table.add_row("time (s)", ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
     table.add_row("written", str(pvd))
     console.print(table)
+
+
+def _dynamic_rows(table, result) -> None:
+    time, stats = result.scene.time, result.stats
+    table.add_row("integrator", f"{time.integrator}, {time.mass} mass")
+    table.add_row("time steps", f"{stats.steps} x dt = {time.dt:g} s, end t = {result.frame_times[-1]:g} s")
+    if result.dt_limit is not None:
+        table.add_row("stability limit", f"dt <= {result.dt_limit:.4g} s")
+    table.add_row("frames", f"{len(result.frame_times)} (every {result.scene.output.every} steps)")
+    if stats.linear_solves:
+        table.add_row("CG iterations", f"{stats.linear_iterations} in {stats.linear_solves} solve(s)")
+    if stats.newton_iterations:
+        table.add_row("Newton iterations", f"{stats.newton_iterations} (at most {stats.max_newton_iterations} a step)")
+    if result.energies:
+        first, last = sum(result.energies[0]), sum(result.energies[-1])
+        change = f" ({(last - first) / first:+.2e} relative)" if first > 0 else ""
+        table.add_row("energy (kinetic + stored, J)", f"{first:.6g} -> {last:.6g}{change}")
 
 
 def _render(args) -> int:

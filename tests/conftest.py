@@ -1,9 +1,12 @@
 """Shared test set-up: quiet Warp, skip GPU tests where no CUDA device exists."""
 
+import jax
 import pytest
 import warp as wp
 
 wp.config.log_level = wp.LOG_WARNING
+# gradient checks and validation run in float64
+jax.config.update("jax_enable_x64", True)
 
 
 def pytest_collection_modifyitems(config, items):

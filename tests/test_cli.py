@@ -55,6 +55,7 @@ region = "x < 1e-9"
 """
 
 SMALL_CANTILEVER = ["--set", "mesh.cells=[2,1,1]"]
+BUILTIN_SCENES = ["cantilever", "cook_membrane", "heat_plate", "heat_transient", "vibrating_beam"]
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("learnsim")
 
@@ -163,7 +164,7 @@ def test_scenes_lists_the_builtins(capsys):
     code, out, err = _cli(capsys, "scenes")
     assert (code, err) == (0, "")
     names = [line.split()[0] for line in out.splitlines()]
-    assert names == ["cantilever", "cook_membrane", "heat_plate"]
+    assert names == BUILTIN_SCENES
     assert "4.024" in out.splitlines()[0]  # the description follows the name
 
 
@@ -176,7 +177,7 @@ def _console_script(*argv, cwd: Path) -> subprocess.CompletedProcess:
 def test_console_script_lists_scenes(tmp_path):
     result = _console_script("scenes", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert [line.split()[0] for line in result.stdout.splitlines()] == ["cantilever", "cook_membrane", "heat_plate"]
+    assert [line.split()[0] for line in result.stdout.splitlines()] == BUILTIN_SCENES
 
 
 @pytest.mark.parametrize(

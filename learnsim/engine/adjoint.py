@@ -16,6 +16,8 @@ The Krylov iterations are never differentiated: the adjoint is one more solve wi
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -33,6 +35,15 @@ from learnsim.engine.integrate import (
     internal_force,
     system_matrix,
 )
+
+
+@contextlib.contextmanager
+def _backward_warnings_silenced():
+    """warp.fem records index-only kernels (space restrictions) built without adjoints; they carry
+    no derivative, and Warp's warning about them on every backward pass is noise here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Running the tape backwards may produce incorrect gradients")
+        yield
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,8 @@ def internal_force_vjp(body: Body, u: np.ndarray, weights: np.ndarray) -> tuple[
     tape = wp.Tape()
     with tape:
         internal_force(replace(body, coefficient=coefficient), u_wp, out=out)
-    tape.backward(grads={out: disc.nodal(weights)})
+    with _backward_warnings_silenced():
+        tape.backward(grads={out: disc.nodal(weights)})
     # .numpy() is a view of Warp memory on CPU: copy before the arrays go away
     return u_wp.grad.numpy().copy(), coefficient.grad.numpy().copy()
 
@@ -94,7 +106,8 @@ def mass_vjp(body: Body, a: np.ndarray, weights: np.ndarray) -> np.ndarray:
                 output_dtype=disc.value_type,
             )
             seed = weights * a  # M a = m(rho) * a, componentwise
-    tape.backward(grads={out: disc.nodal(seed)})
+    with _backward_warnings_silenced():
+        tape.backward(grads={out: disc.nodal(seed)})
     return density.grad.numpy().copy()
 
 

@@ -4,11 +4,13 @@ The TOML layout mirrors :class:`~learnsim.scenes.scene.Scene`::
 
     [scene]     name, kind, dim, description
     [mesh]      file | generator, size, origin, corners, cells, element, order
-    [material]  model, E, nu, density, plane, conductivity
+    [material]  model, E, nu, density, plane, conductivity, heat_capacity
     [[bc]]      type, region, value, components
-    [[load]]    type, region, value
+    [[load]]    type, region, value, ramp, ramp_time
     [solver]    preconditioner, tol, max_iters, newton_tol, newton_max_iters, load_steps
-    [output]    fields
+    [output]    fields, every
+    [time]      dt, steps | end, integrator, mass        (optional: makes the scene time dependent)
+    [initial]   displacement, velocity, temperature     (optional, with [time])
 
 Unknown tables and keys are rejected here (with the closest valid name as a hint); the
 values themselves are checked when the :class:`Scene` is built, so Python-built scenes get
@@ -31,6 +33,7 @@ from learnsim.errors import InputError
 from learnsim.scenes.expression import Expression
 from learnsim.scenes.scene import (
     BoundaryCondition,
+    InitialSpec,
     Load,
     MaterialSpec,
     MeshSpec,
@@ -38,6 +41,7 @@ from learnsim.scenes.scene import (
     Scene,
     SceneInfo,
     SolverSpec,
+    TimeSpec,
 )
 from learnsim.scenes.validation import AXES, Checker, format_value
 
@@ -47,8 +51,12 @@ TABLES = {
     "material": MaterialSpec,
     "solver": SolverSpec,
     "output": OutputSpec,
+    "time": TimeSpec,
+    "initial": InitialSpec,
 }
 """[table] name -> the dataclass it becomes; its field names are the valid keys."""
+_OPTIONAL_TABLES = ("time", "initial")
+"""Tables that stay None when absent (the others take their defaults)."""
 ARRAYS = {"bc": BoundaryCondition, "load": Load}
 """[[array of tables]] name -> the dataclass each entry becomes."""
 _REQUIRED_TABLES = ("scene", "mesh")
@@ -96,6 +104,9 @@ def scene_from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = 
 
     parts: dict[str, Any] = {}
     for name, cls in TABLES.items():
+        if name in _OPTIONAL_TABLES and name not in data:
+            parts[name] = None
+            continue
         table = data.get(name, {})
         if isinstance(table, list):
             c.fail(f"[[{name}]]", f"must be a single table: write [{name}]")
@@ -130,12 +141,16 @@ def scene_from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = 
         solver=parts["solver"],
         output=parts["output"],
         source=source,
+        time=parts["time"],
+        initial=parts["initial"],
     )
 
 
 def scene_to_dict(scene: Scene) -> dict[str, Any]:
     """The TOML layout of a checked scene (no None values): ``scene_from_dict`` inverts it."""
-    data: dict[str, Any] = {name: _plain_table(getattr(scene, name)) for name in TABLES}
+    data: dict[str, Any] = {
+        name: _plain_table(getattr(scene, name)) for name in TABLES if getattr(scene, name) is not None
+    }
     data["bc"] = [_plain_table(bc) for bc in scene.bcs]
     for bc in data["bc"]:
         if "components" in bc:

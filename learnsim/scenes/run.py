@@ -1,13 +1,17 @@
 """Run a validated :class:`Scene` with the engine, then write its results.
 
+A static scene is one solve and one frame; a time-dependent scene (``[time]``) is a rollout
+(see :mod:`learnsim.scenes.dynamics`) whose frames are written as they are computed.
 Everything that can be wrong with the input (a region that selects nothing, a
-conductivity expression that is negative somewhere) is checked before anything is
-written, so bad input never leaves a half-written output folder.
+conductivity expression that is negative somewhere, an explicit time step above the
+stability limit) is checked before anything is written, so bad input never leaves a
+half-written output folder.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +31,21 @@ from learnsim.engine.fem.materials import LinearElastic, NeoHookean
 from learnsim.engine.fem.mesh import Mesh, box_mesh, quadrilateral_mesh
 from learnsim.engine.fem.postprocess import von_mises_per_cell
 from learnsim.engine.fem.statics import StaticResult, solve_linear_static, solve_neo_hookean
+from learnsim.engine.integrate import energies
 from learnsim.errors import InputError
 from learnsim.io import FrameSeries, read_mesh
+from learnsim.scenes.dynamics import Progress, StepStats, TimedLoad, TimeProblem, make_time_problem, simulate
 from learnsim.scenes.expression import Expression
 from learnsim.scenes.scene import Scene
+
+
+@dataclass
+class Frame:
+    """One output frame: time (s), point data per mesh vertex, cell data per cell (see RunResult)."""
+
+    time: float
+    point_data: dict[str, np.ndarray]
+    cell_data: dict[str, np.ndarray]
 
 
 @dataclass
@@ -38,18 +53,34 @@ class RunResult:
     """What a run produced.
 
     Attributes:
-        point_data: per mesh vertex, e.g. "displacement" (n_points, dim) in m, "temperature" (n_points,).
-        cell_data: per cell, e.g. "von_mises" (n_cells,) in Pa.
-        timings: seconds per phase ("mesh", "assemble", "solve", "postprocess").
+        solution: the static solution and its solves; None for a time-dependent scene.
+        point_data: per mesh vertex, of the last frame: "displacement" (n_points, dim) in m,
+            "velocity" (n_points, dim) in m/s, "temperature" (n_points,) in K.
+        cell_data: per cell, of the last frame: "von_mises" (n_cells,) in Pa.
+        timings: seconds per phase ("mesh", "assemble", "solve", "postprocess"; a
+            time-dependent scene has "steps" and "output" instead of "solve" and "postprocess").
+        frame_times: time (s) of each frame; [0.0] for a static scene.
+        energies: elastodynamics only: (kinetic, stored) energy in J at each frame.
+        stats: time-dependent scenes: steps, linear solves, CG and Newton iterations.
+        dt_limit: explicit integrator only: the stability limit of the time step (s).
+        frames: the frames of a time-dependent scene run without ``out_dir`` (held in memory
+            for :func:`write_result`); empty when they were written as the run went.
+        pvd: the result.pvd written by the run, if it was given ``out_dir``.
     """
 
     scene: Scene
     mesh: Mesh
     discretization: Discretization
-    solution: StaticResult
+    solution: StaticResult | None
     point_data: dict[str, np.ndarray] = field(default_factory=dict)
     cell_data: dict[str, np.ndarray] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    frame_times: list[float] = field(default_factory=lambda: [0.0])
+    energies: list[tuple[float, float]] = field(default_factory=list)
+    stats: StepStats | None = None
+    dt_limit: float | None = None
+    frames: list[Frame] = field(default_factory=list)
+    pvd: Path | None = None
 
     @property
     def n_dofs(self) -> int:
@@ -69,8 +100,28 @@ def build_mesh(scene: Scene) -> Mesh:
     return quadrilateral_mesh(spec.corners, spec.cells, spec.element)
 
 
-def run_scene(scene: Scene, device: str | None = None) -> RunResult:
-    """Discretise, assemble and solve ``scene`` on ``device`` ("cpu", "cuda:0"; default Warp's)."""
+def run_scene(
+    scene: Scene, device: str | None = None, out_dir: str | Path | None = None, progress: Progress | None = None
+) -> RunResult:
+    """Discretise, assemble and solve ``scene`` on ``device`` ("cpu", "cuda:0"; default Warp's).
+
+    A static scene is one solve; a time-dependent one (with ``scene.time``) steps from its
+    initial state and keeps a frame every ``scene.output.every`` steps plus the first and
+    the last.
+
+    Args:
+        out_dir: if given, write ``out_dir/result.pvd`` and its frames; a time-dependent
+            scene writes each frame as it is computed (nothing is held in memory), and the
+            output appears only when the whole run succeeds. Without it, frames are kept in
+            ``RunResult.frames`` for :func:`write_result`.
+        progress: time-dependent scenes: ``progress(step, steps, time)`` after each step.
+
+    Raises:
+        InputError: input that is wrong on the mesh (a region that selects nothing, an
+            explicit time step above the stability limit, ...); raised before anything
+            is written.
+        EngineError: a solver that did not converge (or, stepping, a state that blew up).
+    """
     device = _device(device)
     timings = {}
     t0 = time.perf_counter()
@@ -81,12 +132,30 @@ def run_scene(scene: Scene, device: str | None = None) -> RunResult:
 
     t0 = time.perf_counter()
     bc = _dirichlet(scene, disc)
-    load = _load_vector(scene, disc)
+    loads = _loads(scene, disc)
     material = _material(scene) if elasticity else None
-    if not elasticity:
-        stiffness = assemble_diffusion(disc, _conductivity(scene, disc))
+    coefficient = _lame(disc, material) if elasticity else _conductivity(scene, disc)
+    if scene.is_dynamic:
+        problem = make_time_problem(scene, disc, bc, loads, coefficient, material)
+        timings["assemble"] = time.perf_counter() - t0
+        result = RunResult(scene=scene, mesh=mesh, discretization=disc, solution=None, timings=timings)
+        return _rollout(result, problem, material, out_dir, progress)
+    result = RunResult(scene=scene, mesh=mesh, discretization=disc, solution=None, timings=timings)
+    result.solution = _solve_static(result, bc, loads, material, coefficient, t0)
+    if out_dir is not None:
+        result.pvd = write_result(result, out_dir)
+    return result
+
+
+def _solve_static(result: RunResult, bc, loads: list[TimedLoad], material, coefficient, t0: float) -> StaticResult:
+    """Assemble and solve the static problem (loads at their given values, ramps ignored) and fill in
+    ``result``'s fields and timings; ``t0`` is when assembly started."""
+    scene, disc, timings = result.scene, result.discretization, result.timings
+    load = disc.nodal(sum(load.vector for load in loads) if loads else np.zeros(_shape(disc)))
+    if material is None:
+        stiffness = assemble_diffusion(disc, coefficient)
     elif isinstance(material, LinearElastic):
-        stiffness = assemble_linear_elasticity(disc, material.lame(mesh.dim))
+        stiffness = assemble_linear_elasticity(disc, coefficient)
     timings["assemble"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -94,7 +163,7 @@ def run_scene(scene: Scene, device: str | None = None) -> RunResult:
     if isinstance(material, NeoHookean):
         solution = solve_neo_hookean(
             disc,
-            material.lame(mesh.dim),
+            coefficient,
             load,
             bc,
             solver.preconditioner,
@@ -109,28 +178,83 @@ def run_scene(scene: Scene, device: str | None = None) -> RunResult:
     timings["solve"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    result = RunResult(scene=scene, mesh=mesh, discretization=disc, solution=solution, timings=timings)
-    # The first mesh.n_points nodes of a Lagrange space are the mesh vertices (checked in tests),
-    # so vertex values are the leading rows; higher-order nodes are not written.
-    vertex_values = solution.u[: mesh.n_points]
-    wanted = set(scene.output.fields)
-    if elasticity:
-        if "displacement" in wanted:
-            result.point_data["displacement"] = vertex_values
-        if "von_mises" in wanted:
-            result.cell_data["von_mises"] = von_mises_per_cell(disc, solution.u, material)
-    elif "temperature" in wanted:
-        result.point_data["temperature"] = vertex_values
+    result.point_data, result.cell_data = _frame_data(scene, disc, material, solution.u)
     timings["postprocess"] = time.perf_counter() - t0
-    return result
+    return solution
 
 
 def write_result(result: RunResult, out_dir: str | Path) -> Path:
-    """Write ``out_dir/result.pvd`` and its frame (a static solve is one frame at t = 0)."""
+    """Write ``out_dir/result.pvd`` and its frames (a static solve is one frame at t = 0).
+
+    Raises:
+        ValueError: a time-dependent result whose frames were written during the run (and
+            not kept): its output is ``result.pvd``.
+    """
     out_dir = Path(out_dir)
+    if result.scene.is_dynamic and not result.frames:
+        raise ValueError(f"the frames of this run were written as it went, to {result.pvd}")
+    frames = result.frames or [Frame(0.0, result.point_data, result.cell_data)]
     with FrameSeries(out_dir, result.mesh.points, result.mesh.cells, result.mesh.element) as series:
-        series.write_frame(0.0, point_data=result.point_data, cell_data=result.cell_data)
+        for frame in frames:
+            series.write_frame(frame.time, point_data=frame.point_data, cell_data=frame.cell_data)
     return out_dir / "result.pvd"
+
+
+def _rollout(
+    result: RunResult,
+    problem: TimeProblem,
+    material: LinearElastic | NeoHookean | None,
+    out_dir: str | Path | None,
+    progress: Progress | None,
+) -> RunResult:
+    """Step ``problem``, turning each output state into a frame: written to ``out_dir`` as it
+    comes, or kept in ``result.frames``."""
+    scene, disc, mesh = result.scene, result.discretization, result.mesh
+    result.stats, result.dt_limit, result.frame_times = StepStats(), problem.dt_limit, []
+    elasticity = scene.kind == "elasticity"
+    series = nullcontext() if out_dir is None else FrameSeries(out_dir, mesh.points, mesh.cells, mesh.element)
+    output_time = 0.0
+    t0 = time.perf_counter()
+    with series:
+        for _, t, state in simulate(problem, progress, result.stats):
+            t1 = time.perf_counter()
+            frame = Frame(t, *_frame_data(scene, disc, material, state.u, state.v))
+            if elasticity:
+                result.energies.append(energies(problem.body, state))
+            if out_dir is None:
+                result.frames.append(frame)
+            else:
+                series.write_frame(frame.time, point_data=frame.point_data, cell_data=frame.cell_data)
+            result.frame_times.append(t)
+            result.point_data, result.cell_data = frame.point_data, frame.cell_data
+            output_time += time.perf_counter() - t1
+    result.timings["steps"] = time.perf_counter() - t0 - output_time
+    result.timings["output"] = output_time
+    if out_dir is not None:
+        result.pvd = Path(out_dir) / "result.pvd"
+    return result
+
+
+def _frame_data(
+    scene: Scene, disc: Discretization, material, u: np.ndarray, v: np.ndarray | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(point data, cell data) of the wanted output fields for nodal values u (and rate v)."""
+    # The first mesh.n_points nodes of a Lagrange space are the mesh vertices (checked in tests),
+    # so vertex values are the leading rows; higher-order nodes are not written.
+    n_points = disc.mesh.n_points
+    wanted = scene.output.fields
+    point_data, cell_data = {}, {}
+    if scene.kind == "diffusion":
+        if "temperature" in wanted:
+            point_data["temperature"] = u[:n_points]
+        return point_data, cell_data
+    if "displacement" in wanted:
+        point_data["displacement"] = u[:n_points]
+    if "velocity" in wanted and v is not None:
+        point_data["velocity"] = v[:n_points]
+    if "von_mises" in wanted:
+        cell_data["von_mises"] = von_mises_per_cell(disc, u, material)
+    return point_data, cell_data
 
 
 # --- scene -> engine inputs -------------------------------------------------------------
@@ -149,6 +273,15 @@ def _material(scene: Scene) -> LinearElastic | NeoHookean:
     if m.model == "neo-hookean":
         return NeoHookean(m.E, m.nu)
     return LinearElastic(m.E, m.nu, m.plane or "strain")
+
+
+def _lame(disc: Discretization, material: LinearElastic | NeoHookean) -> np.ndarray:
+    """(lambda, mu) in Pa at every quadrature point, (n_qp, 2).
+
+    Spelled out per point: ``Discretization.per_point`` would read a constant pair as one
+    value per cell on a mesh of exactly two cells.
+    """
+    return np.tile(np.asarray(material.lame(disc.dim), dtype=np.float64), (disc.quadrature_points.shape[0], 1))
 
 
 def _conductivity(scene: Scene, disc: Discretization):
@@ -188,12 +321,20 @@ def _dirichlet(scene: Scene, disc: Discretization) -> Dirichlet:
     return make_dirichlet(disc, constraints)
 
 
-def _load_vector(scene: Scene, disc: Discretization) -> wp.array:
-    total = np.zeros((disc.n_nodes,) if disc.components == 1 else (disc.n_nodes, disc.components))
+def _shape(disc: Discretization) -> tuple[int, ...]:
+    return (disc.n_nodes,) if disc.components == 1 else (disc.n_nodes, disc.components)
+
+
+def _loads(scene: Scene, disc: Discretization) -> list[TimedLoad]:
+    """Each load assembled at its given value, with its ramp (a static solve sums them)."""
+    loads = []
     for i, load in enumerate(scene.loads):
         where = f"{scene.source}: [[load]][{i}].region"
-        if load.type == "body":
-            values = np.broadcast_to(np.asarray(load.value, dtype=np.float64), (disc.components,))
+        if load.type in ("body", "gravity"):
+            value = load.value
+            if load.type == "gravity":  # an acceleration: force per volume rho g
+                value = tuple(scene.material.density * g for g in load.value)
+            values = np.broadcast_to(np.asarray(value, dtype=np.float64), (disc.components,))
             per_point = np.tile(values, (disc.quadrature_points.shape[0], 1))
             if load.region is not None:
                 inside = load.region.select(disc.quadrature_points)
@@ -211,5 +352,5 @@ def _load_vector(scene: Scene, disc: Discretization) -> wp.array:
                 vector = assemble_pressure(disc, sides, load.value)
             else:
                 vector = assemble_boundary_value(disc, sides, load.value)
-        total += vector.numpy()
-    return disc.nodal(total)
+        loads.append(TimedLoad(vector.numpy().reshape(_shape(disc)), load.ramp, load.ramp_time))
+    return loads

@@ -11,6 +11,14 @@ Python users build one directly::
         loads=(Load("traction", (0, -1, 0), region="x > 10 - 1e-9"),),
     )
 
+A scene with a ``time`` part is time dependent (elastodynamics, transient heat conduction):
+it starts from ``initial`` and steps with ``time.integrator``; without one it is static::
+
+    plucked = replace(scene, loads=(), time=TimeSpec(dt=0.05, end=10.0, integrator="newmark"),
+                      initial=InitialSpec(velocity=(0.0, "0.1 * x / 10", 0.0)), output=OutputSpec(every=4))
+
+(``output`` is given afresh: a checked static scene lists its fields, without "velocity".)
+
 Building a ``Scene`` checks every value (raising :class:`~learnsim.errors.InputError` with
 the same one-line messages the loader gives) and normalises it, so the engine can trust it:
 numbers become floats, lists tuples, region strings :class:`Expression` objects, mesh file
@@ -32,10 +40,13 @@ from learnsim.scenes.validation import (
     BC_TYPES,
     FIELDS,
     GENERATORS,
+    INTEGRATORS,
     KINDS,
     LOAD_TYPES,
+    MASSES,
     MODELS,
     PRECONDITIONERS,
+    RAMPS,
     check_scene,
 )
 
@@ -43,11 +54,15 @@ __all__ = [
     "BC_TYPES",
     "FIELDS",
     "GENERATORS",
+    "INTEGRATORS",
     "KINDS",
     "LOAD_TYPES",
+    "MASSES",
     "MODELS",
     "PRECONDITIONERS",
+    "RAMPS",
     "BoundaryCondition",
+    "InitialSpec",
     "Load",
     "MaterialSpec",
     "MeshSpec",
@@ -55,6 +70,7 @@ __all__ = [
     "Scene",
     "SceneInfo",
     "SolverSpec",
+    "TimeSpec",
 ]
 
 
@@ -64,7 +80,8 @@ class SceneInfo:
 
     Attributes:
         name: short identifier.
-        kind: "diffusion" (steady heat conduction) or "elasticity" (static solid mechanics).
+        kind: "diffusion" (heat conduction) or "elasticity" (solid mechanics); steady or
+            static without a ``[time]`` part, transient or dynamic with one.
         dim: spatial dimension, 2 or 3.
         description: one line for ``learnsim scenes``.
     """
@@ -113,10 +130,13 @@ class MaterialSpec:
         model: "linear" (small strain) or "neo-hookean" (elasticity only, large strain).
         E: Young's modulus (Pa); required for elasticity.
         nu: Poisson ratio, -1 < nu < 0.5; required for elasticity.
-        density: mass density (kg/m^3), positive.
+        density: mass density (kg/m^3), positive; elasticity: the inertia of a time-dependent
+            scene and the mass of a gravity load.
         plane: 2D elasticity only: "strain" (default) or "stress"; absent in 3D.
         conductivity: diffusion only: thermal conductivity (W/m/K), a positive number or a
             formula of x, y, z (an :class:`Expression` or its text); 1.0 by default.
+        heat_capacity: diffusion only: volumetric heat capacity rho c (J/m^3/K), positive;
+            1.0 by default. Used by time-dependent scenes only.
     """
 
     model: str = "linear"
@@ -125,6 +145,7 @@ class MaterialSpec:
     density: float = 1.0
     plane: str | None = None
     conductivity: float | Expression | str | None = None
+    heat_capacity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -159,14 +180,24 @@ class Load:
             "pressure": elasticity only, a scalar (Pa) acting against the outward normal.
             "body": force per volume (N/m^3), ``dim`` values, for elasticity; heat source
             (W/m^3), a scalar, for diffusion.
+            "gravity": elasticity only, an acceleration (m/s^2), ``dim`` values, applied to
+            the whole body as the force per volume density * value.
         value: see ``type``.
         region: formula of x, y, z selecting the loaded boundary; required for traction and
-            pressure, optional for body loads (None = the whole domain).
+            pressure, optional for body loads (None = the whole domain), not used by gravity.
+        ramp: how the load varies in time (time-dependent scenes only; a static solve uses
+            ``value`` as given): "constant" (default); "linear", value * min(t / ramp_time, 1);
+            "smooth", value * s^2 (3 - 2 s) with s = min(t / ramp_time, 1); "sine",
+            value * sin(2 pi t / ramp_time).
+        ramp_time: s, positive: the rise time of "linear" and "smooth" (default: the end time
+            of the scene), the period of "sine" (required). Not used by "constant".
     """
 
     type: str
     value: float | tuple[float, ...]
     region: Expression | str | None = None
+    ramp: str = "constant"
+    ramp_time: float | None = None
 
 
 @dataclass(frozen=True)
@@ -191,16 +222,70 @@ class SolverSpec:
 
 
 @dataclass(frozen=True)
-class OutputSpec:
-    """Which fields to write.
+class TimeSpec:
+    """Time stepping; a scene with a ``TimeSpec`` is time dependent.
+
+    Exactly one of ``steps`` and ``end`` is given; after checking, ``steps`` is set
+    (``round(end / dt)`` when ``end`` was given) and ``end`` is None: the run ends at
+    :attr:`end_time` = ``steps * dt``.
 
     Attributes:
-        fields: names from :data:`FIELDS` for the scene's kind: "displacement" (m) and
-            "von_mises" (Pa) for elasticity, "temperature" (K) for diffusion. Empty means
-            all; after checking, the full tuple.
+        dt: time step (s), positive. For "explicit" it must be below the stability limit,
+            which is checked when the scene runs (it depends on the mesh).
+        steps: number of steps, positive.
+        end: end time (s), positive.
+        integrator: "explicit" (symplectic Euler; forward Euler for heat), "implicit-euler"
+            (backward Euler, first order, dissipative) or "newmark" (average acceleration,
+            second order, energy conserving; Crank-Nicolson for heat). Default "newmark".
+        mass: "lumped" (row sums) or "consistent"; None means "lumped" for "explicit" and
+            "consistent" otherwise.
+    """
+
+    dt: float
+    steps: int | None = None
+    end: float | None = None
+    integrator: str = "newmark"
+    mass: str | None = None
+
+    @property
+    def end_time(self) -> float:
+        """steps * dt (s), once checked."""
+        return self.steps * self.dt
+
+
+@dataclass(frozen=True)
+class InitialSpec:
+    """The state at t = 0 of a time-dependent scene; anything not given is zero.
+
+    Values are numbers or formulas of x, y, z (an :class:`Expression` or its text),
+    evaluated at the nodes. Dirichlet nodes keep their prescribed values and zero rates.
+
+    Attributes:
+        displacement: elasticity: ``dim`` entries (m), one per axis.
+        velocity: elasticity: ``dim`` entries (m/s), one per axis.
+        temperature: diffusion: one entry (K).
+    """
+
+    displacement: tuple[float | Expression | str, ...] | None = None
+    velocity: tuple[float | Expression | str, ...] | None = None
+    temperature: float | Expression | str | None = None
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Which fields to write, and how often.
+
+    Attributes:
+        fields: names from :data:`FIELDS` for the scene's kind: "displacement" (m),
+            "velocity" (m/s, time-dependent scenes only) and "von_mises" (Pa) for
+            elasticity, "temperature" (K) for diffusion. Empty means all; after checking,
+            the full tuple.
+        every: time-dependent scenes only: write a frame every ``every`` steps, plus the
+            initial and the final state; 1 after checking (None in a static scene).
     """
 
     fields: tuple[str, ...] = ()
+    every: int | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +295,10 @@ class Scene:
     Attributes:
         scene, mesh, material, bcs, loads, solver, output: the parts above.
         source: file name used in error messages ("<python>" for scenes built in code).
+        time: None for a static scene, else the time stepping.
+        initial: the initial state of a time-dependent scene (None means at rest: zeros;
+            after checking, an :class:`InitialSpec` whenever ``time`` is given). Only with
+            ``time``.
 
     Raises:
         InputError: when any value is invalid; the message names ``source``, the key and the
@@ -224,6 +313,8 @@ class Scene:
     solver: SolverSpec = field(default_factory=SolverSpec)
     output: OutputSpec = field(default_factory=OutputSpec)
     source: str = "<python>"
+    time: TimeSpec | None = None
+    initial: InitialSpec | None = None
 
     def __post_init__(self) -> None:
         parts = {
@@ -235,6 +326,9 @@ class Scene:
         }
         for name, cls in parts.items():
             _require_type(self, name, getattr(self, name), cls)
+        for name, cls in (("time", TimeSpec), ("initial", InitialSpec)):
+            if getattr(self, name) is not None:
+                _require_type(self, name, getattr(self, name), cls)
         for name, cls in (("bcs", BoundaryCondition), ("loads", Load)):
             items = getattr(self, name)
             if not isinstance(items, tuple | list):
@@ -254,6 +348,11 @@ class Scene:
     def dim(self) -> int:
         """Shortcut for ``scene.scene.dim``."""
         return self.scene.dim
+
+    @property
+    def is_dynamic(self) -> bool:
+        """True for a time-dependent scene (one with a ``time`` part)."""
+        return self.time is not None
 
 
 def _type_error(scene: Scene, name: str, value: object, expected: str) -> InputError:

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from learnsim.engine.fem.mesh import ELEMENTS
+from learnsim.engine.integrate import SCHEMES
 from learnsim.errors import InputError
 from learnsim.scenes.expression import Expression
 
 if TYPE_CHECKING:
     from learnsim.scenes.scene import (
         BoundaryCondition,
+        InitialSpec,
         Load,
         MaterialSpec,
         MeshSpec,
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
         Scene,
         SceneInfo,
         SolverSpec,
+        TimeSpec,
     )
 
 KINDS = ("diffusion", "elasticity")
@@ -38,12 +41,19 @@ GENERATORS = ("box", "quadrilateral")
 MODELS = ("linear", "neo-hookean")
 PLANES = ("strain", "stress")
 BC_TYPES = {"elasticity": ("fixed", "displacement"), "diffusion": ("fixed",)}
-LOAD_TYPES = {"elasticity": ("traction", "pressure", "body"), "diffusion": ("traction", "body")}
+LOAD_TYPES = {"elasticity": ("traction", "pressure", "body", "gravity"), "diffusion": ("traction", "body")}
+RAMPS = ("constant", "linear", "smooth", "sine")
+"""How a load varies in time: value times 1, min(t/T, 1), smoothstep(min(t/T, 1)), sin(2 pi t/T)."""
+INTEGRATORS = SCHEMES
+"""Time integrators: "explicit", "implicit-euler", "newmark"."""
+MASSES = ("lumped", "consistent")
 PRECONDITIONERS = ("none", "jacobi", "ic0", "amg")
 """Built-in preconditioners; "learned:PATH" names a trained model as well."""
 LEARNED_PREFIX = "learned:"
-FIELDS = {"elasticity": ("displacement", "von_mises"), "diffusion": ("temperature",)}
-"""Output fields per kind: displacement (m), von Mises stress (Pa), temperature (K)."""
+FIELDS = {"elasticity": ("displacement", "velocity", "von_mises"), "diffusion": ("temperature",)}
+"""Output fields per kind: displacement (m), velocity (m/s), von Mises stress (Pa), temperature (K)."""
+DYNAMIC_FIELDS = ("velocity",)
+"""Fields that exist only in time-dependent scenes."""
 AXES = ("x", "y", "z")
 
 _MISSING = object()
@@ -154,14 +164,17 @@ def check_scene(scene: Scene) -> dict[str, Any]:
     """Check every part of ``scene``; return the normalised parts (field name -> value)."""
     c = Checker(scene.source if isinstance(scene.source, str) else "<python>")
     info = _check_info(c, scene.scene)
+    time = None if scene.time is None else _check_time(c, scene.time)
     return {
         "scene": info,
         "mesh": _check_mesh(c, info, scene.mesh),
         "material": _check_material(c, info, scene.material),
         "bcs": tuple(_check_bc(c, info, i, bc) for i, bc in enumerate(scene.bcs)) or _no_bc(c, info),
-        "loads": tuple(_check_load(c, info, i, load) for i, load in enumerate(scene.loads)),
+        "loads": tuple(_check_load(c, info, time, i, load) for i, load in enumerate(scene.loads)),
         "solver": _check_solver(c, scene.solver),
-        "output": _check_output(c, info, scene.output),
+        "output": _check_output(c, info, time, scene.output),
+        "time": time,
+        "initial": _check_initial(c, info, time, scene.initial),
     }
 
 
@@ -274,10 +287,13 @@ def _check_material(c: Checker, info: SceneInfo, m: MaterialSpec) -> MaterialSpe
         for key in ("E", "nu", "plane"):
             if getattr(m, key) is not None:
                 c.fail(f"[material].{key}", "is only for elasticity", getattr(m, key))
-        return replace(m, density=density, conductivity=_conductivity(c, info, m.conductivity))
+        heat_capacity = 1.0 if m.heat_capacity is None else c.positive("[material].heat_capacity", m.heat_capacity)
+        conductivity = _conductivity(c, info, m.conductivity)
+        return replace(m, density=density, conductivity=conductivity, heat_capacity=heat_capacity)
 
-    if m.conductivity is not None:
-        c.fail("[material].conductivity", "is only for diffusion", m.conductivity)
+    for key in ("conductivity", "heat_capacity"):
+        if getattr(m, key) is not None:
+            c.fail(f"[material].{key}", "is only for diffusion", getattr(m, key))
     E = c.positive("[material].E", c.required("[material].E", m.E, "for elasticity (Young's modulus, Pa)"))
     nu = c.number("[material].nu", c.required("[material].nu", m.nu, "for elasticity (Poisson ratio)"))
     if nu >= 0.5:
@@ -303,10 +319,17 @@ def _conductivity(c: Checker, info: SceneInfo, value: Any) -> float | Expression
     expr = c.expression(key, value)
     if not expr.is_constant:
         return expr
-    # A formula without coordinates is a number: check it now and hand the engine a float.
-    constant = float(expr.evaluate(np.zeros((1, info.dim)))[0])
+    constant = _constant(c, info, key, expr, value)
     if not constant > 0:
         c.fail(key, "must be positive", value)
+    return constant
+
+
+def _constant(c: Checker, info: SceneInfo, key: str, expr: Expression, value: Any) -> float:
+    """A formula without coordinates is a number: check it now and hand the engine a float."""
+    constant = float(expr.evaluate(np.zeros((1, info.dim)))[0])
+    if not math.isfinite(constant):
+        c.fail(key, "must be finite", value)
     return constant
 
 
@@ -362,14 +385,18 @@ def _components(c: Checker, key: str, value: Any, dim: int) -> tuple[int, ...]:
     return tuple(indices)
 
 
-def _check_load(c: Checker, info: SceneInfo, i: int, load: Load) -> Load:
+def _check_load(c: Checker, info: SceneInfo, time: TimeSpec | None, i: int, load: Load) -> Load:
     key = f"[[load]][{i}]"
     if info.kind == "diffusion" and load.type == "pressure":
         c.fail(f"{key}.type", "is only for elasticity (use traction for a heat flux)", load.type)
+    if info.kind == "diffusion" and load.type == "gravity":
+        c.fail(f"{key}.type", "is only for elasticity (use body for a heat source)", load.type)
     load_type = c.choice(f"{key}.type", load.type, LOAD_TYPES[info.kind])
     region = load.region
     if load_type in ("traction", "pressure"):
         region = c.required(f"{key}.region", region, f"for a {load_type} load (which boundary)")
+    if load_type == "gravity" and region is not None:
+        c.fail(f"{key}.region", "is not used by gravity (it acts on the whole body)", region)
     if region is not None:
         region = c.expression(f"{key}.region", region)
     value = c.required(f"{key}.value", load.value)
@@ -377,7 +404,22 @@ def _check_load(c: Checker, info: SceneInfo, i: int, load: Load) -> Load:
         value = c.number(f"{key}.value", value)
     else:
         value = c.numbers(f"{key}.value", value, info.dim, "a vector, one per axis")
-    return replace(load, type=load_type, value=value, region=region)
+    ramp, ramp_time = _ramp(c, key, time, load.ramp, load.ramp_time)
+    return replace(load, type=load_type, value=value, region=region, ramp=ramp, ramp_time=ramp_time)
+
+
+def _ramp(c: Checker, key: str, time: TimeSpec | None, ramp: Any, ramp_time: Any) -> tuple[str, float | None]:
+    ramp = c.choice(f"{key}.ramp", ramp, RAMPS)
+    if ramp == "constant":
+        if ramp_time is not None:
+            c.fail(f"{key}.ramp_time", f"is only used with ramp = {' | '.join(RAMPS[1:])}", ramp_time)
+        return ramp, None
+    if ramp_time is not None:
+        return ramp, c.positive(f"{key}.ramp_time", ramp_time)
+    if ramp == "sine":
+        c.fail(f"{key}.ramp_time", 'is required with ramp = "sine" (the period, s)')
+    # linear and smooth rise over the whole run unless told otherwise (a static solve ignores ramps)
+    return ramp, None if time is None else time.end_time
 
 
 def _check_solver(c: Checker, solver: SolverSpec) -> SolverSpec:
@@ -403,13 +445,85 @@ def _check_solver(c: Checker, solver: SolverSpec) -> SolverSpec:
     )
 
 
-def _check_output(c: Checker, info: SceneInfo, output: OutputSpec) -> OutputSpec:
+def _check_output(c: Checker, info: SceneInfo, time: TimeSpec | None, output: OutputSpec) -> OutputSpec:
     allowed = FIELDS[info.kind]
     fields = c.sequence("[output].fields", output.fields, "field names")
     for name in fields:
         if name not in allowed:
             problem = f": {format_value(name)} is not a field for {info.kind} (use {', '.join(allowed)})"
             c.fail("[output].fields", problem, output.fields)
+        if time is None and name in DYNAMIC_FIELDS:
+            c.fail(
+                "[output].fields", f": {format_value(name)} needs a time-dependent scene (add [time])", output.fields
+            )
     if len(set(fields)) != len(fields):
         c.fail("[output].fields", "has duplicates", output.fields)
-    return replace(output, fields=tuple(fields) or allowed)
+    if not fields:
+        fields = [name for name in allowed if time is not None or name not in DYNAMIC_FIELDS]
+    if time is None:
+        if output.every is not None:
+            c.fail("[output].every", "is only used with [time] (a static scene has one frame)", output.every)
+        return replace(output, fields=tuple(fields))
+    every = 1 if output.every is None else c.integer("[output].every", output.every)
+    return replace(output, fields=tuple(fields), every=every)
+
+
+def _check_time(c: Checker, time: TimeSpec) -> TimeSpec:
+    dt = c.positive("[time].dt", c.required("[time].dt", time.dt, "(the time step, s)"))
+    if time.steps is None and time.end is None:
+        c.fail("[time]", "needs steps or end (the number of steps or the end time, s)")
+    if time.steps is not None and time.end is not None:
+        c.fail("[time]", "has both steps and end: give exactly one")
+    if time.steps is not None:
+        steps = c.integer("[time].steps", time.steps)
+    else:
+        end = c.positive("[time].end", time.end)
+        steps = round(end / dt)
+        if steps < 1:
+            c.fail("[time].end", f"is less than half a step (dt = {format_value(dt)} s)", time.end)
+    integrator = c.choice("[time].integrator", time.integrator, INTEGRATORS)
+    default_mass = "lumped" if integrator == "explicit" else "consistent"
+    mass = default_mass if time.mass is None else c.choice("[time].mass", time.mass, MASSES)
+    return replace(time, dt=dt, steps=steps, end=None, integrator=integrator, mass=mass)
+
+
+def _check_initial(
+    c: Checker, info: SceneInfo, time: TimeSpec | None, initial: InitialSpec | None
+) -> InitialSpec | None:
+    from learnsim.scenes.scene import InitialSpec  # scene.py imports this module: import here
+
+    if time is None:
+        if initial is not None:
+            c.fail("[initial]", "is only used with [time] (a static scene has no initial state)")
+        return None
+    initial = InitialSpec() if initial is None else initial
+    keys = {"displacement": "elasticity", "velocity": "elasticity", "temperature": "diffusion"}
+    checked = {}
+    for key, kind in keys.items():
+        value = getattr(initial, key)
+        if value is None:
+            continue
+        if kind != info.kind:
+            c.fail(f"[initial].{key}", f"is only for {kind}", value)
+        if kind == "diffusion":
+            checked[key] = _field_value(c, info, f"[initial].{key}", value)
+            continue
+        items = c.sequence(f"[initial].{key}", value, "numbers or formulas")
+        if len(items) != info.dim:
+            c.fail(f"[initial].{key}", f": expected {info.dim} numbers or formulas (one per axis)", value)
+        checked[key] = tuple(_field_value(c, info, f"[initial].{key}", item, whole=value) for item in items)
+    return replace(initial, **checked)
+
+
+def _field_value(c: Checker, info: SceneInfo, key: str, value: Any, whole: Any = _MISSING) -> float | Expression:
+    """A number, or a formula of x, y, z (a formula without coordinates becomes its number)."""
+    shown = value if whole is _MISSING else whole
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | str | Expression):
+        c.fail(key, ": expected numbers or formulas of x, y, z in strings", shown)
+    if not isinstance(value, str | Expression):
+        if not math.isfinite(value):
+            c.fail(key, ": expected finite numbers", shown)
+        return float(value)
+    where = f"{c.source}: {key} = {format_value(shown)}"
+    expr = value if isinstance(value, Expression) else Expression(value, where=where)
+    return _constant(c, info, key, expr, shown) if expr.is_constant else expr

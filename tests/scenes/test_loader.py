@@ -1,6 +1,7 @@
 """Scene loading: built-in scenes, overrides, relative mesh paths, and every validation rule."""
 
 import copy
+import math
 import re
 from pathlib import Path
 
@@ -10,11 +11,13 @@ from learnsim.errors import InputError
 from learnsim.scenes import (
     BoundaryCondition,
     Expression,
+    InitialSpec,
     Load,
     MaterialSpec,
     MeshSpec,
     Scene,
     SceneInfo,
+    TimeSpec,
     apply_overrides,
     builtin_scenes,
     load_scene,
@@ -68,7 +71,7 @@ def _fails(data: dict, pattern: str) -> None:
 
 def test_builtin_scenes_are_listed_with_descriptions():
     scenes = dict(builtin_scenes())
-    assert sorted(scenes) == ["cantilever", "cook_membrane", "heat_plate"]
+    assert sorted(scenes) == ["cantilever", "cook_membrane", "heat_plate", "heat_transient", "vibrating_beam"]
     assert all(description and "\n" not in description for description in scenes.values())
 
 
@@ -104,7 +107,7 @@ def test_heat_plate():
     assert scene.output.fields == ("temperature",)
 
 
-@pytest.mark.parametrize("name", ["cantilever", "cook_membrane", "heat_plate"])
+@pytest.mark.parametrize("name", ["cantilever", "cook_membrane", "heat_plate", "heat_transient", "vibrating_beam"])
 def test_round_trip_through_a_dict(name):
     scene = load_scene(name)
     assert scene_from_dict(scene_to_dict(scene), source=scene.source) == scene
@@ -120,7 +123,10 @@ def test_scene_file_on_disk(tmp_path):
 
 
 def test_unknown_scene_lists_builtins():
-    message = "no such scene 'foo' (not a file; built-in scenes: cantilever, cook_membrane, heat_plate)"
+    message = (
+        "no such scene 'foo' (not a file; built-in scenes: cantilever, cook_membrane, heat_plate, heat_transient, "
+        "vibrating_beam)"
+    )
     with pytest.raises(InputError, match=re.escape(message)):
         load_scene("foo")
 
@@ -250,6 +256,8 @@ def test_toml_syntax_error_gives_the_line(tmp_path):
 
 DELETE = object()
 EL2, EL3, DIF = ELASTIC_2D, ELASTIC_3D, DIFFUSION
+DYN = {**ELASTIC_2D, "time": {"dt": 0.1, "steps": 10}}
+DYNDIF = {**DIFFUSION, "time": {"dt": 0.1, "steps": 10}}
 QUAD = {"generator": "quadrilateral", "cells": [2, 2], "element": "quad"}
 NEO = _with(EL2, "material.model", "neo-hookean")
 
@@ -360,7 +368,7 @@ RULES = [
     (EL2, "bc.0.value", [1, 2, 3], "[[bc]][0].value = [1, 2, 3]: expected a number or 2 numbers"),
     (DIF, "bc.0.value", [1, 2], "[[bc]][0].value = [1, 2]: expected a number"),
     # loads
-    (EL2, "load.0.type", "gravity", '[[load]][0].type = "gravity": expected one of traction, pressure, body'),
+    (EL2, "load.0.type", "spring", '[[load]][0].type = "spring": expected one of traction, pressure, body, gravity'),
     (
         DIF,
         "load",
@@ -411,6 +419,53 @@ RULES = [
         '[output].fields = ["temperature", "temperature"] has duplicates',
     ),
     (DIF, "output.fields", "temperature", '[output].fields = "temperature": expected a list of field names'),
+    (EL2, "output.fields", ["velocity"], '[output].fields = ["velocity"]: "velocity" needs a time-dependent scene'),
+    (EL2, "output.every", 2, "[output].every = 2 is only used with [time]"),
+    (DYN, "output.every", 0, "[output].every = 0 must be positive"),
+    (DYN, "output.every", 1.5, "[output].every = 1.5: expected an integer"),
+    # time
+    (EL2, "time", {}, "[time].dt is required"),
+    (DYN, "time", {"dt": 0.1}, "[time] needs steps or end"),
+    (DYN, "time.end", 1.0, "[time] has both steps and end: give exactly one"),
+    (DYN, "time.dt", -0.1, "[time].dt = -0.1 must be positive"),
+    (DYN, "time.dt", "1 ms", '[time].dt = "1 ms": expected a number'),
+    (DYN, "time.steps", 0, "[time].steps = 0 must be positive"),
+    (DYN, "time.steps", 2.5, "[time].steps = 2.5: expected an integer"),
+    (DYN, "time", {"dt": 0.1, "end": -1}, "[time].end = -1 must be positive"),
+    (DYN, "time", {"dt": 0.1, "end": 0.04}, "[time].end = 0.04 is less than half a step (dt = 0.1 s)"),
+    (DYN, "time.integrator", "rk4", '[time].integrator = "rk4": expected one of explicit, implicit-euler, newmark'),
+    (DYN, "time.mass", "diagonal", '[time].mass = "diagonal": expected one of lumped, consistent'),
+    (DYN, "time.scheme", "newmark", '[time].scheme = "newmark" is not a known key'),
+    (DYN, "time", [{"dt": 1}], "[[time]] must be a single table: write [time]"),
+    # initial state
+    (EL2, "initial", {"velocity": [0, 1]}, "[initial] is only used with [time]"),
+    (DYN, "initial.velocity", [0, 1, 2], "[initial].velocity = [0, 1, 2]: expected 2 numbers or formulas (one per"),
+    (DYN, "initial.velocity", "x", '[initial].velocity = "x": expected a list of numbers or formulas'),
+    (DYN, "initial.displacement", [0, "k * x"], "[initial].displacement = [0, \"k * x\"]: name 'k' is not allowed"),
+    (DYN, "initial.velocity", [0, True], "[initial].velocity = [0, true]: expected numbers or formulas"),
+    (DYN, "initial.velocity", [0, float("nan")], "[initial].velocity = [0, nan]: expected finite numbers"),
+    (DYN, "initial.velocity", [0, "log(-1)"], '[initial].velocity = [0, "log(-1)"] must be finite'),
+    (DYN, "initial.temperature", 1, "[initial].temperature = 1 is only for diffusion"),
+    (DYNDIF, "initial.velocity", [0, 0], "[initial].velocity = [0, 0] is only for elasticity"),
+    (DYNDIF, "initial.temperature", [1], "[initial].temperature = [1]: expected numbers or formulas"),
+    (DYNDIF, "initial.temprature", 1, "[initial].temprature = 1 is not a known key (did you mean 'temperature'?)"),
+    # ramps and gravity
+    (DYN, "load.0.ramp", "step", '[[load]][0].ramp = "step": expected one of constant, linear, smooth, sine'),
+    (DYN, "load.0.ramp", "sine", '[[load]][0].ramp_time is required with ramp = "sine" (the period, s)'),
+    (EL2, "load.0.ramp", "sine", '[[load]][0].ramp_time is required with ramp = "sine"'),
+    (DYN, "load.0.ramp_time", 1.0, "[[load]][0].ramp_time = 1.0 is only used with ramp = linear | smooth | sine"),
+    (_with(DYN, "load.0.ramp", "linear"), "load.0.ramp_time", 0, "[[load]][0].ramp_time = 0 must be positive"),
+    (DYNDIF, "load", [{"type": "gravity", "value": [0, -9.8]}], '[[load]][0].type = "gravity" is only for elasticity'),
+    (
+        EL2,
+        "load",
+        [{"type": "gravity", "value": [0, -9.8], "region": "x > 1"}],
+        '[[load]][0].region = "x > 1" is not used by gravity',
+    ),
+    (EL2, "load", [{"type": "gravity", "value": -9.8}], "[[load]][0].value = -9.8: expected a list of numbers"),
+    # heat capacity
+    (DIF, "material.heat_capacity", 0, "[material].heat_capacity = 0 must be positive"),
+    (EL2, "material.heat_capacity", 1, "[material].heat_capacity = 1 is only for diffusion"),
 ]
 
 
@@ -419,7 +474,11 @@ def test_validation_rule(base, key, value, message):
     _fails(_with(base, key, delete=True) if value is DELETE else _with(base, key, value), re.escape(message))
 
 
-@pytest.mark.parametrize("base", [ELASTIC_2D, ELASTIC_3D, DIFFUSION], ids=["elastic2d", "elastic3d", "diffusion"])
+@pytest.mark.parametrize(
+    "base",
+    [ELASTIC_2D, ELASTIC_3D, DIFFUSION, DYN, DYNDIF],
+    ids=["elastic2d", "elastic3d", "diffusion", "dyn", "dyndif"],
+)
 def test_the_bases_of_the_rule_tests_are_valid(base):
     scene_from_dict(base, source="test.toml")
 
@@ -447,3 +506,90 @@ def test_bc_values_become_one_per_component():
     assert scene_from_dict(_with(ELASTIC_2D, "solver.preconditioner", "learned:model.eqx")).solver.preconditioner == (
         "learned:model.eqx"
     )
+
+
+# ---- time-dependent scenes -----------------------------------------------------------------
+
+
+def test_time_defaults():
+    static = scene_from_dict(ELASTIC_2D)
+    assert (static.time, static.initial, static.output.every, static.is_dynamic) == (None, None, None, False)
+    assert static.loads[0].ramp == "constant" and static.loads[0].ramp_time is None
+
+    scene = scene_from_dict(DYN)
+    assert scene.is_dynamic
+    assert (scene.time.steps, scene.time.end, scene.time.integrator, scene.time.mass) == (
+        10,
+        None,
+        "newmark",
+        "consistent",
+    )
+    assert scene.time.end_time == pytest.approx(1.0, rel=1e-15)
+    assert scene.output.every == 1 and scene.output.fields == ("displacement", "velocity", "von_mises")
+    assert scene.initial == InitialSpec()  # at rest
+    assert scene_from_dict(_with(DYN, "time.integrator", "explicit")).time.mass == "lumped"
+    assert scene_from_dict(_with(DYN, "time.mass", "lumped")).time.mass == "lumped"
+
+    diffusion = scene_from_dict(DYNDIF)
+    assert diffusion.material.heat_capacity == 1.0 and diffusion.output.fields == ("temperature",)
+    assert scene_from_dict(DIFFUSION).material.heat_capacity == 1.0
+
+
+def test_end_becomes_a_number_of_steps():
+    time = scene_from_dict(_with(DYN, "time", {"dt": 0.01, "end": 0.6})).time
+    assert (time.steps, time.end) == (60, None)  # 0.6 / 0.01 = 59.99999999999999 rounds to 60
+    assert scene_from_dict(_with(DYN, "time", {"dt": 0.3, "end": 1.0})).time.steps == 3
+
+
+def test_ramps_default_to_the_end_time():
+    load = {"type": "traction", "region": "x > 1", "value": [0, 1]}
+    data = _with(_with(DYN, "time", {"dt": 0.5, "end": 2.0}), "load", [{**load, "ramp": "smooth"}])
+    assert scene_from_dict(data).loads[0].ramp_time == 2.0
+    data = _with(data, "load", [{**load, "ramp": "sine", "ramp_time": 0.25}])
+    assert scene_from_dict(data).loads[0].ramp_time == 0.25
+    # a static solve ignores ramps: no end time to default to
+    assert scene_from_dict(_with(EL2, "load", [{**load, "ramp": "linear"}])).loads[0].ramp_time is None
+
+
+def test_initial_fields_become_numbers_and_expressions():
+    data = _with(DYN, "initial", {"velocity": [1, "0.1 * x**2"], "displacement": ["2 * pi", 0]})
+    initial = scene_from_dict(data).initial
+    assert initial.velocity == (1.0, Expression("0.1 * x**2"))
+    assert initial.displacement == pytest.approx((2 * math.pi, 0.0), rel=1e-15)
+    temperature = scene_from_dict(_with(DYNDIF, "initial", {"temperature": "sin(pi * x)"})).initial.temperature
+    assert temperature == Expression("sin(pi * x)")
+
+
+def test_vibrating_beam():
+    scene = load_scene("vibrating_beam")
+    assert (scene.kind, scene.dim, scene.mesh.cells, scene.mesh.order) == ("elasticity", 2, (16, 2), 2)
+    assert (scene.time.integrator, scene.time.mass, scene.output.every) == ("newmark", "consistent", 2)
+    assert scene.initial.velocity == (0.0, Expression("0.1 * (x / 4)**2"))
+    assert "first period 6.03 s" in scene.scene.description
+
+
+def test_heat_transient():
+    scene = load_scene("heat_transient")
+    assert (scene.kind, scene.time.integrator, scene.time.steps, scene.initial.temperature) == (
+        "diffusion",
+        "implicit-euler",
+        60,
+        0.0,
+    )
+
+
+def test_python_built_time_dependent_scene():
+    scene = Scene(
+        scene=SceneInfo("beam", "elasticity", 2),
+        mesh=MeshSpec(generator="box", size=(1, 1), cells=(2, 2), element="quad"),
+        material=MaterialSpec(E=10, nu=0.2),
+        bcs=(BoundaryCondition("fixed", "x < 1e-9"),),
+        loads=(Load("gravity", (0, -9.81), ramp="linear", ramp_time=0.5),),
+        time=TimeSpec(dt=0.1, end=1.0, integrator="explicit"),
+        initial=InitialSpec(velocity=("y", 0)),
+    )
+    assert (scene.time.steps, scene.time.mass) == (10, "lumped")
+    assert scene.initial.velocity == (Expression("y"), 0.0)
+    assert scene.loads[0].value == (0.0, -9.81)
+    with pytest.raises(InputError, match=re.escape("<python>: Scene.time must be a TimeSpec, got dict")):
+        Scene(scene=scene.scene, mesh=scene.mesh, material=scene.material, bcs=scene.bcs, time={"dt": 1})

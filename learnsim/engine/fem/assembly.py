@@ -21,7 +21,7 @@ def _scalars(disc: Discretization, values) -> wp.array:
 
 def lame_per_point(disc: Discretization, lame) -> wp.array:
     """(lambda, mu) in Pa, constant (2,), per cell or per point, as a vec2d array over quadrature points."""
-    return wp.array(disc.per_point(lame), dtype=wp.vec2d, device=disc.device)
+    return wp.array(disc.per_point(lame, (2,)), dtype=wp.vec2d, device=disc.device)
 
 
 def _test_trial(disc: Discretization, domain=None):
@@ -70,8 +70,10 @@ def assemble_source(disc: Discretization, values) -> wp.array:
 
     ``values``: constant (components,), per cell (n_cells, components) or per point (n_qp, components).
     """
-    rows = disc.per_point(np.reshape(values, (-1, disc.components)) if np.ndim(values) <= 1 else values)
-    rows = rows.reshape(-1, disc.components)
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1 and values.shape[0] != disc.components:
+        values = values[:, None]  # one scalar per cell or point
+    rows = disc.per_point(values if values.ndim else values.reshape(1), (disc.components,))
     return fem.integrate(
         forms.source_form,
         quadrature=disc.quadrature,

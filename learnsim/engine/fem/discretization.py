@@ -75,15 +75,24 @@ class Discretization:
         """Warp type of one node value: wp.float64, wp.vec2d or wp.vec3d."""
         return wp.float64 if self.components == 1 else wp.types.vector(self.dim, wp.float64)
 
-    def per_point(self, values) -> np.ndarray:
-        """Broadcast a constant or per-cell array (n_cells, ...) to quadrature points (n_qp, ...)."""
+    def per_point(self, values, value_shape: tuple[int, ...] = ()) -> np.ndarray:
+        """Broadcast a coefficient to quadrature points, shape (n_qp, *value_shape).
+
+        ``values`` is one value (shape ``value_shape``, e.g. () for a conductivity, (2,) for
+        Lame parameters), one value per cell (n_cells, *value_shape) or per point (n_qp, *value_shape).
+        """
         values = np.asarray(values, dtype=np.float64)
         n_cells, n_qp = self.mesh.n_cells, self.quadrature_points.shape[0]
-        if values.ndim >= 1 and values.shape[0] == n_cells and n_cells != n_qp:
-            return np.repeat(values, self.points_per_cell, axis=0)
-        if values.ndim >= 1 and values.shape[0] == n_qp:
+        if values.shape == tuple(value_shape):
+            return np.broadcast_to(values, (n_qp, *value_shape)).copy()
+        if values.shape == (n_qp, *value_shape):
             return values
-        return np.broadcast_to(values, (n_qp, *values.shape)).copy()
+        if values.shape == (n_cells, *value_shape):
+            return np.repeat(values, self.points_per_cell, axis=0)
+        raise ValueError(
+            f"coefficient of shape {values.shape}: expected {tuple(value_shape)} (constant), "
+            f"({n_cells}, ...) per cell or ({n_qp}, ...) per quadrature point"
+        )
 
     def zeros(self) -> wp.array:
         """A zero nodal vector of the space's value type."""
