@@ -23,6 +23,7 @@ import numpy as np
 
 from learnsim.engine import integrate
 from learnsim.engine.adjoint import internal_force_vjp, mass_vjp, solve_implicit_vjp
+from learnsim.engine.fem.assembly import assemble_stress_divergence, displacement_gradients
 from learnsim.engine.fem.boundary import Dirichlet
 from learnsim.engine.fem.discretization import Discretization
 
@@ -241,3 +242,49 @@ def lame_per_point(problem: Problem, E, nu, plane: str = "strain"):
     if problem.disc.dim == 2 and plane == "stress":
         lam = 2.0 * lam * mu / (lam + 2.0 * mu)
     return jnp.stack([lam, mu], axis=-1)
+
+
+# --- stresses from JAX models -----------------------------------------------------------
+# G = B u (displacement gradients at quadrature points) and f = B^T W P (internal forces of a
+# per-point stress) are adjoint linear maps, so each one's VJP is the other: exact and cheap.
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def displacement_gradient(problem: Problem, u):
+    """grad u at quadrature points, (n_qp, dim, dim); F = I + grad u feeds a constitutive model."""
+    return _gradient_forward(problem, u)
+
+
+def _gradient_forward(problem, u):
+    n_qp, dim = problem.disc.quadrature_points.shape
+    run = _host(lambda u: displacement_gradients(problem.disc, u))
+    shape = jax.ShapeDtypeStruct((n_qp, dim, dim), jnp.result_type(u))
+    return jax.pure_callback(functools.partial(run, dtype=jnp.result_type(u)), shape, u)
+
+
+def _gradient_bwd(problem, _, g_bar):
+    weights = jnp.asarray(problem.disc.quadrature_weights)[:, None, None]
+    return (stress_divergence(problem, g_bar / weights),)
+
+
+displacement_gradient.defvjp(lambda problem, u: (_gradient_forward(problem, u), None), _gradient_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def stress_divergence(problem: Problem, stress):
+    """Nodal internal forces of a first Piola-Kirchhoff stress given per quadrature point, (n_qp, dim, dim)."""
+    return _divergence_forward(problem, stress)
+
+
+def _divergence_forward(problem, stress):
+    run = _host(lambda stress: assemble_stress_divergence(problem.disc, stress))
+    shape = jax.ShapeDtypeStruct(problem.shape, jnp.result_type(stress))
+    return jax.pure_callback(functools.partial(run, dtype=jnp.result_type(stress)), shape, stress)
+
+
+def _divergence_bwd(problem, _, f_bar):
+    weights = jnp.asarray(problem.disc.quadrature_weights)[:, None, None]
+    return (weights * displacement_gradient(problem, f_bar),)
+
+
+stress_divergence.defvjp(lambda problem, stress: (_divergence_forward(problem, stress), None), _divergence_bwd)

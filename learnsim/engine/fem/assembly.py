@@ -116,3 +116,23 @@ def make_field(disc: Discretization, dof_values: wp.array) -> fem.DiscreteField:
     field = disc.space.make_field()
     field.dof_values = dof_values
     return field
+
+
+def displacement_gradients(disc: Discretization, u) -> np.ndarray:
+    """grad u at every quadrature point, (n_qp, dim, dim) for a vector field u (n_nodes, dim)."""
+    grad_type = wp.types.matrix((disc.dim, disc.dim), wp.float64)
+    field = make_field(disc, disc.nodal(u))
+    return evaluate_at_points(disc, forms.field_gradient, {"u": field}, {}, dtype=grad_type)
+
+
+def assemble_stress_divergence(disc: Discretization, stress) -> np.ndarray:
+    """Nodal internal forces f_a = sum_q w_q P_q : grad N_a(x_q) of a stress P (Pa) per quadrature
+    point, (n_qp, dim, dim): the transpose of ``displacement_gradients`` weighted by the quadrature."""
+    stress = wp.array(np.ascontiguousarray(stress, dtype=np.float64), dtype=wp.float64, device=disc.device)
+    return fem.integrate(
+        forms.stress_divergence_form,
+        quadrature=disc.quadrature,
+        fields={"v": fem.make_test(disc.space, domain=disc.cells)},
+        values={"stress": stress},
+        output_dtype=disc.value_type,
+    ).numpy()

@@ -35,6 +35,20 @@ def row_as(like: wp.vec3d, rows: wp.array2d(dtype=wp.float64), i: int):  # noqa:
 
 
 @wp.func
+def tensor_as(like: wp.mat22d, rows: wp.array3d(dtype=wp.float64), i: int):
+    return wp.mat22d(rows[i, 0, 0], rows[i, 0, 1], rows[i, 1, 0], rows[i, 1, 1])
+
+
+@wp.func
+def tensor_as(like: wp.mat33d, rows: wp.array3d(dtype=wp.float64), i: int):  # noqa: F811
+    return wp.mat33d(
+        rows[i, 0, 0], rows[i, 0, 1], rows[i, 0, 2],
+        rows[i, 1, 0], rows[i, 1, 1], rows[i, 1, 2],
+        rows[i, 2, 0], rows[i, 2, 1], rows[i, 2, 2],
+    )  # fmt: skip
+
+
+@wp.func
 def inner(a: wp.float64, b: wp.float64):
     return a * b
 
@@ -114,6 +128,13 @@ def boundary_value_form(s: fem.Sample, domain: fem.Domain, v: fem.Field, value: 
 def pressure_form(s: fem.Sample, domain: fem.Domain, v: fem.Field, pressure: wp.float64):
     """-p n . v: a pressure p (Pa) pushing against the outward normal n (reference configuration)."""
     return -pressure * wp.dot(v(s), fem.normal(domain, s))
+
+
+@fem.integrand
+def stress_divergence_form(s: fem.Sample, v: fem.Field, stress: wp.array3d(dtype=wp.float64)):
+    """P : grad v with a first Piola-Kirchhoff stress P (Pa) given per quadrature point (n_qp, d, d)."""
+    grad_v = fem.grad(v, s)
+    return wp.ddot(grad_v, tensor_as(grad_v, stress, s.qp_index))
 
 
 @fem.integrand
