@@ -13,7 +13,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from learnsim.cli import _quiet_warp
+from learnsim.engine import quiet_warp
 from learnsim.errors import EngineError
 from learnsim.io import render
 from learnsim.scenes import load_scene
@@ -22,7 +22,7 @@ from learnsim.scenes.run import run_scene, write_result
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out", type=Path, default=Path("out/demo"))
 args = parser.parse_args()
-_quiet_warp(verbose=False)
+quiet_warp()
 console = Console(highlight=False)
 
 # 1. Cantilever 10 x 1 x 1, Q2 hexes, with each preconditioner

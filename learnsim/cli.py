@@ -7,10 +7,10 @@ inside the engine on valid input (e.g. a solver that did not converge).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from learnsim.engine import quiet_warp
 from learnsim.errors import EngineError, InputError
 
 
@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _quiet_warp(args.verbose)
+    quiet_warp(args.verbose)
     try:
         return {"run": _run, "render": _render, "scenes": _scenes}[args.command](args)
     except InputError as err:
@@ -52,26 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     except EngineError as err:
         print(f"learnsim: engine failure: {err}", file=sys.stderr)
         return 1
-
-
-def _quiet_warp(verbose: bool) -> None:
-    """Warp logs every kernel module it loads, and its native library warns on stderr when no CUDA
-    driver exists: noise on a CPU run that would break the one-line error contract. Initialise Warp
-    with stderr silenced at the file-descriptor level (the warning does not go through Python)."""
-    import warp as wp
-
-    wp.config.log_level = wp.LOG_INFO if verbose else wp.LOG_ERROR
-    if verbose:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            wp.init()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _scenes(args) -> int:

@@ -76,3 +76,10 @@ def test_adjoint_of_the_solve_is_a_transposed_solve(cantilever):
     free = ~bc.mask.ravel()
     expected = spla.spsolve(A.T.tocsc(), np.asarray(w).ravel() * free)
     assert np.abs(np.asarray(f_bar).ravel() - expected).max() <= 1e-8 * np.abs(expected).max()
+
+
+def test_vmap_over_load_cases(cantilever):
+    """Batched solves (one engine call per batch element): the tip scales with the load."""
+    _, _, _, tip_deflection = cantilever
+    tips = jax.vmap(lambda P: tip_deflection(1000.0, P))(jnp.array([1.0, 2.5]))
+    assert np.allclose(tips, [float(tip_deflection(1000.0, 1.0)), 2.5 * float(tip_deflection(1000.0, 1.0))], rtol=1e-9)

@@ -86,6 +86,11 @@ def _host(fn):
     return wrapper
 
 
+def _callback(fn, result_shape, *args):
+    """jax.pure_callback into the engine; under vmap the engine is called once per batch element."""
+    return jax.pure_callback(fn, result_shape, *args, vmap_method="sequential")
+
+
 def _shape(x) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x))
 
@@ -107,7 +112,7 @@ def _solve_forward(problem, alpha, u_pred, f, g, coefficient, density):
         body = problem.body(coefficient, density)
         return integrate.solve_implicit(body, alpha, u_pred, f, u_guess=u_pred, dirichlet_values=g)
 
-    return jax.pure_callback(
+    return _callback(
         functools.partial(run, dtype=jnp.result_type(u_pred)), _shape(u_pred), u_pred, f, g, coefficient, density
     )
 
@@ -127,9 +132,7 @@ def _solve_bwd(problem, alpha, residuals, u_bar):
         return c.u_pred, c.f, c.dirichlet_values, c.coefficient.reshape(coefficient.shape), c.density
 
     shapes = (_shape(u), _shape(u), _shape(u), _shape(coefficient), _shape(density))
-    return jax.pure_callback(
-        functools.partial(run, dtype=jnp.result_type(u)), shapes, u, u_pred, coefficient, density, u_bar
-    )
+    return _callback(functools.partial(run, dtype=jnp.result_type(u)), shapes, u, u_pred, coefficient, density, u_bar)
 
 
 solve_implicit.defvjp(_solve_fwd, _solve_bwd)
@@ -156,7 +159,7 @@ def _force_forward(problem, u, coefficient):
         body = problem.body(coefficient, np.zeros(problem.disc.quadrature_points.shape[0]))
         return integrate.internal_force(body, problem.disc.nodal(u)).numpy()
 
-    return jax.pure_callback(functools.partial(run, dtype=jnp.result_type(u)), _shape(u), u, coefficient)
+    return _callback(functools.partial(run, dtype=jnp.result_type(u)), _shape(u), u, coefficient)
 
 
 def _force_fwd(problem, u, coefficient):
@@ -173,7 +176,7 @@ def _force_bwd(problem, residuals, f_bar):
         return u_bar, c_bar.reshape(coefficient.shape)
 
     shapes = (_shape(u), _shape(coefficient))
-    return jax.pure_callback(functools.partial(run, dtype=jnp.result_type(u)), shapes, u, coefficient, f_bar)
+    return _callback(functools.partial(run, dtype=jnp.result_type(u)), shapes, u, coefficient, f_bar)
 
 
 internal_force.defvjp(_force_fwd, _force_bwd)
@@ -197,7 +200,7 @@ def _mass_forward(problem, r, density):
     def run(r, density):
         return integrate.solve_mass(_mass_body(problem, density), r)
 
-    return jax.pure_callback(functools.partial(run, dtype=jnp.result_type(r)), _shape(r), r, density)
+    return _callback(functools.partial(run, dtype=jnp.result_type(r)), _shape(r), r, density)
 
 
 def _mass_fwd(problem, r, density):
@@ -215,7 +218,7 @@ def _mass_bwd(problem, residuals, a_bar):
         return lam, -mass_vjp(body, a, lam)
 
     shapes = (_shape(a), _shape(density))
-    return jax.pure_callback(functools.partial(run, dtype=jnp.result_type(a)), shapes, a, density, a_bar)
+    return _callback(functools.partial(run, dtype=jnp.result_type(a)), shapes, a, density, a_bar)
 
 
 solve_mass.defvjp(_mass_fwd, _mass_bwd)
@@ -259,7 +262,7 @@ def _gradient_forward(problem, u):
     n_qp, dim = problem.disc.quadrature_points.shape
     run = _host(lambda u: displacement_gradients(problem.disc, u))
     shape = jax.ShapeDtypeStruct((n_qp, dim, dim), jnp.result_type(u))
-    return jax.pure_callback(functools.partial(run, dtype=jnp.result_type(u)), shape, u)
+    return _callback(functools.partial(run, dtype=jnp.result_type(u)), shape, u)
 
 
 def _gradient_bwd(problem, _, g_bar):
@@ -279,7 +282,7 @@ def stress_divergence(problem: Problem, stress):
 def _divergence_forward(problem, stress):
     run = _host(lambda stress: assemble_stress_divergence(problem.disc, stress))
     shape = jax.ShapeDtypeStruct(problem.shape, jnp.result_type(stress))
-    return jax.pure_callback(functools.partial(run, dtype=jnp.result_type(stress)), shape, stress)
+    return _callback(functools.partial(run, dtype=jnp.result_type(stress)), shape, stress)
 
 
 def _divergence_bwd(problem, _, f_bar):
