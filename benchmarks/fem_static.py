@@ -15,22 +15,25 @@ compilation, reported once): setup (space, boundary selection, Dirichlet dofs), 
 (stiffness + traction load), dirichlet, precond (AMG hierarchy), solve (PCG), total.
 The peer of every ratio is scikit-fem + pyamg; ratio = learnsim / peer, above 1 means learnsim is slower.
 
-    python benchmarks/fem_static.py                      # both sizes, Q1 and Q2 (about 8 minutes, 2 cores)
+    python benchmarks/fem_static.py                      # both sizes, Q1 and Q2 (about 10 minutes, 2 cores)
     python benchmarks/fem_static.py --sizes small --orders 1
-    python benchmarks/fem_static.py --quick              # smoke run: small Q1, one repeat
+    python benchmarks/fem_static.py --quick              # smoke run: small Q1, one repeat (30 s)
+    python benchmarks/fem_static.py --cold --quick       # also time Warp's kernel compilation
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyamg
+import scipy
 import scipy.sparse.linalg as spla
 import skfem
 import warp as wp
@@ -56,6 +59,9 @@ CELLS = {
     ("large", 1): (96, 24, 24),  # 181,875 dofs
     ("large", 2): (48, 12, 12),
 }
+# best of N; a Q2 run takes minutes (scikit-fem's Q2 assembly alone is 30-110 s), so fewer repeats
+# to keep the default run near 10 minutes on 2 cores
+REPEATS = {("small", 1): 3, ("large", 1): 2, ("small", 2): 2, ("large", 2): 1}
 WARMUP_CELLS = {1: (8, 2, 2), 2: (4, 2, 2)}
 
 # scikit-fem's MeshHex1 numbers a hex's corners (0,0,0) (0,0,1) (0,1,0) (1,0,0) (0,1,1) (1,0,1)
@@ -172,12 +178,20 @@ def run_skfem(mesh: Mesh, order: int) -> Run:
     return run
 
 
-def best_of(repeats: int, fn: Callable[[], Run]) -> Run:
-    """Run ``fn`` ``repeats`` times; keep each phase's (and the total's) minimum."""
-    runs = [fn() for _ in range(repeats)]
+def best_of(runs: list[Run]) -> Run:
+    """The last run, with each phase's (and the total's) minimum over ``runs``."""
     best = runs[-1]
     best.times = {key: min(r.times[key] for r in runs) for key in runs[0].times}
     return best
+
+
+def measure(mesh: Mesh, order: int, repeats: int) -> tuple[Run, Run]:
+    """Best of ``repeats`` for learnsim and scikit-fem, alternating so that load drift hits both."""
+    ours, peer = [], []
+    for _ in range(repeats):
+        ours.append(run_learnsim(mesh, order))
+        peer.append(run_skfem(mesh, order))
+    return best_of(ours), best_of(peer)
 
 
 def warm_up(order: int) -> tuple[float, float]:
@@ -206,28 +220,62 @@ def report(size: str, order: int, cells, ours: Run, peer: Run, tip: int) -> None
     )
 
 
-def preconditioner_context(order: int, repeats: int) -> None:
-    """learnsim with Jacobi and IC(0) on the small mesh, for comparison with AMG."""
+def assembled_system(order: int, cells) -> tuple:
+    """learnsim's projected stiffness, load and discretisation on the box with ``cells``."""
+    disc = discretize(box_mesh([LENGTH, 1.0, 1.0], cells, "hex"), order=order, components=3)
+    sides, _ = boundary_sides(disc, lambda c: c[:, 0] > LENGTH - 1e-9)
+    K = assemble_linear_elasticity(disc, MATERIAL.lame(3))
+    f = assemble_boundary_value(disc, sides, TRACTION)
+    apply_dirichlet(K, f, disc, make_dirichlet(disc, [(disc.node_positions[:, 0] < 1e-9, None, 0.0)]))
+    return disc, K, f
+
+
+def preconditioner_context(order: int) -> None:
+    """learnsim's Jacobi, IC(0) and AMG on one assembled small system, each after a tiny warm-up."""
+    names = ("jacobi", "ic0", "amg")
+    disc, K, f = assembled_system(order, WARMUP_CELLS[order])
+    for name in names:
+        pcg(K, f, preconditioner=make_preconditioner(name, K, near_nullspace=rigid_body_modes(disc.node_positions, 3)))
     cells = CELLS[("small", order)]
-    mesh = box_mesh([LENGTH, 1.0, 1.0], cells, "hex")
-    print(f"\n## learnsim preconditioners, small Q{order} ({cells[0]} x {cells[1]} x {cells[2]} hexes)")
-    print(f"| {'precond':<7} | {'iterations':>10} | {'setup s':>8} | {'solve s':>8} | {'s/iter':>8} |")
+    disc, K, f = assembled_system(order, cells)
+    shape = " x ".join(str(c) for c in cells)
+    print(f"\n## learnsim preconditioners, small Q{order} ({shape} hexes, {disc.n_dofs:,} dofs)")
+    print(f"| {'precond':<7} | {'iterations':>10} | {'setup s':>8} | {'solve s':>8} | {'ms/iter':>8} |")
     print(f"|{'-' * 9}|{'-' * 12}|{'-' * 10}|{'-' * 10}|{'-' * 10}|")
-    for name in ("jacobi", "ic0", "amg"):
-        run = best_of(repeats, lambda: run_learnsim(mesh, order, preconditioner=name))
-        t = run.times
+    for name in names:
+        start = time.perf_counter()
+        precond = make_preconditioner(name, K, near_nullspace=rigid_body_modes(disc.node_positions, 3))
+        setup = time.perf_counter() - start
+        start = time.perf_counter()
+        result = pcg(K, f, x=disc.zeros(), preconditioner=precond, tol=TOL)
+        wp.synchronize()
+        solve = time.perf_counter() - start
         print(
-            f"| {name:<7} | {run.iterations:>10} | {t['precond']:8.3f} | {t['solve']:8.3f} | "
-            f"{t['solve'] / max(run.iterations, 1):8.4f} |"
+            f"| {name:<7} | {result.iterations:>10} | {setup:8.3f} | {solve:8.3f} | "
+            f"{1e3 * solve / max(result.iterations, 1):8.1f} |"
         )
+
+
+def machine() -> str:
+    """CPU model, cores and memory (Linux), for the record."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+        with open("/proc/meminfo") as meminfo:
+            kib = int(next(line.split()[1] for line in meminfo if line.startswith("MemTotal")))
+        return f"{model}, {os.cpu_count()} cores, {kib / 2**20:.0f} GiB RAM"
+    except (OSError, StopIteration):
+        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default=None, help="comma-separated: small (~56k dofs), large (~182k dofs)")
     parser.add_argument("--orders", default=None, help="comma-separated element orders: 1, 2 (default both)")
-    parser.add_argument("--repeats", type=int, default=None, help="repeats per measurement (default 3 small, 1 large)")
-    parser.add_argument("--quick", action="store_true", help="small Q1 only, one repeat, no Jacobi/IC(0) context")
+    parser.add_argument("--repeats", type=int, default=None, help="repeats per measurement (default: see REPEATS)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small Q1 only (unless given), one repeat, no Jacobi/IC(0)"
+    )
     parser.add_argument("--cold", action="store_true", help="compile Warp kernels into an empty cache first")
     parser.add_argument("--device", default="cpu", help="Warp device for learnsim (default cpu)")
     args = parser.parse_args()
@@ -240,36 +288,40 @@ def main() -> None:
     # Warp logs every module it loads and warns when there is no CUDA driver: noise here
     wp.config.log_level = wp.LOG_ERROR
     if args.cold:
-        # an empty kernel cache, so the first run below includes compiling every kernel
-        wp.config.kernel_cache_dir = tempfile.mkdtemp(prefix="warp-cache-")
+        # an empty kernel cache, so the first run below includes compiling every kernel; the
+        # directory is removed when the object is collected at exit
+        cold_cache = tempfile.TemporaryDirectory(prefix="warp-cache-")
+        wp.config.kernel_cache_dir = cold_cache.name
     wp.set_device(args.device)
     device = wp.get_device()
     print("# learnsim vs scikit-fem + pyamg: 3D linear elasticity, cantilever [0,4]x[0,1]x[0,1]")
+    print(f"command: python {' '.join(sys.argv)}")
+    print(f"machine: {machine()}; learnsim on Warp device {device.alias}")
     print(
-        f"machine: {platform.processor() or platform.machine()}, Warp device {device.alias} ({device.name}); "
-        f"warp {wp.__version__}, scikit-fem {skfem.__version__}, pyamg {pyamg.__version__}, numpy {np.__version__}"
+        f"versions: warp {wp.__version__}, scikit-fem {skfem.__version__}, pyamg {pyamg.__version__}, "
+        f"scipy {scipy.__version__}, numpy {np.__version__}, python {platform.python_version()}"
     )
+    # other processes on the machine inflate and scatter the timings: record how busy it was
+    print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    what = "compiles" if args.cold else "loads (from its kernel cache) or compiles"
     for order in orders:
         ours, peer = warm_up(order)
         print(
-            f"first run, Q{order}, tiny mesh (Warp compiles or loads its kernels): learnsim {ours:.2f} s, "
-            f"scikit-fem {peer:.2f} s"
+            f"first run, Q{order}, tiny mesh (Warp {what} its kernels): learnsim {ours:.2f} s, scikit-fem {peer:.2f} s"
         )
 
     start = time.perf_counter()
     for size in sizes:
         for order in orders:
-            repeats = 1 if args.quick else args.repeats or (3 if size == "small" else 1)
+            repeats = 1 if args.quick else args.repeats or REPEATS[(size, order)]
             cells = CELLS[(size, order)]
             mesh = box_mesh([LENGTH, 1.0, 1.0], cells, "hex")
-            ours = best_of(repeats, lambda: run_learnsim(mesh, order))
-            peer = best_of(repeats, lambda: run_skfem(mesh, order))
+            ours, peer = measure(mesh, order, repeats)
             report(size, order, cells, ours, peer, tip_vertex(mesh))
             print(f"(best of {repeats})")
     if not args.quick and "small" in sizes:
-        for order in orders:
-            preconditioner_context(order, repeats=1)
-    print(f"\nbenchmark wall time {time.perf_counter() - start:.0f} s")
+        preconditioner_context(min(orders))
+    print(f"\nbenchmark wall time {time.perf_counter() - start:.0f} s; load average at end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from warp.sparse import BsrMatrix, bsr_axpy, bsr_copy, bsr_diag
 
 from learnsim.engine.fem import forms
 from learnsim.engine.fem.assembly import assemble_diffusion, assemble_linear_elasticity, assemble_mass, make_field
-from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet
+from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet, project_rhs
 from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_tangent
 from learnsim.engine.fem.statics import solve_linear_system
@@ -300,9 +300,8 @@ def solve_implicit(
     if body.model != "neo-hookean":
         # linear: (alpha M + K) u = f + alpha M u_pred, matrix and preconditioner reused across steps
         A_full, A, preconditioner = _linear_system(body, alpha)
-        projector, fixed = Dirichlet(mask=body.bc.mask, values=g.reshape(body.bc.values.shape)).projector(disc)
         rhs = disc.nodal(f + alpha * apply_mass(body, u_pred))
-        fem.project_system_rhs(A_full, rhs, projector, fixed)
+        project_rhs(A_full, rhs, disc, Dirichlet(mask=body.bc.mask, values=g.reshape(body.bc.values.shape)))
         solve = solve_linear_system(disc, A, rhs, preconditioner, body.tol, body.max_iters, x0=u_guess)
         report.solves.append(solve)
         return solve.x.numpy()

@@ -1,8 +1,7 @@
 """Dirichlet conditions as a diagonal projector, and boundary side selection.
 
-Constrained degrees of freedom are eliminated symmetrically with
-``fem.project_linear_system``: rows and columns of constrained dofs become identity,
-so SPD systems stay SPD and CG applies.
+Constrained degrees of freedom are eliminated symmetrically: rows and columns of
+constrained dofs become identity, so SPD systems stay SPD and CG applies.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import warp as wp
 import warp.fem as fem
-from warp.sparse import BsrMatrix, bsr_diag
+from warp.sparse import BsrMatrix, bsr_mv
 
 from learnsim.engine.fem.discretization import Discretization, boundary_side_centroids
 
@@ -33,19 +32,6 @@ class Dirichlet:
     @property
     def n_constrained(self) -> int:
         return int(self.mask.sum())
-
-    def projector(self, disc: Discretization, scale: float = 1.0) -> tuple[BsrMatrix, wp.array]:
-        """Diagonal projector onto the constrained dofs and the (scaled) prescribed values."""
-        if disc.components == 1:
-            diag = wp.array(self.mask[:, 0].astype(np.float64), dtype=wp.float64, device=disc.device)
-        else:
-            blocks = np.zeros((disc.n_nodes, disc.components, disc.components))
-            idx = np.arange(disc.components)
-            blocks[:, idx, idx] = self.mask
-            mat = wp.types.matrix((disc.components, disc.components), wp.float64)
-            diag = wp.array(blocks, dtype=mat, device=disc.device)
-        values = self.values[:, 0] if disc.components == 1 else self.values
-        return bsr_diag(diag), disc.nodal(scale * values)
 
 
 def make_dirichlet(
@@ -72,6 +58,52 @@ def make_dirichlet(
     return Dirichlet(mask=mask, values=values)
 
 
+@wp.kernel
+def _project_blocks(
+    block_rows: wp.array(dtype=int),
+    columns: wp.array(dtype=int),
+    mask: wp.array2d(dtype=wp.float64),
+    values: wp.array3d(dtype=wp.float64),
+):
+    """Zero constrained rows and columns of every stored block; unit diagonal on constrained dofs."""
+    k, a, c = wp.tid()
+    i = block_rows[k]
+    j = columns[k]
+    one = wp.float64(1.0)
+    v = values[k, a, c] * (one - mask[i, a]) * (one - mask[j, c])
+    if i == j and a == c:
+        v = v + mask[i, a]
+    values[k, a, c] = v
+
+
+def project_rhs(A: BsrMatrix, b: wp.array, disc: Discretization, bc: Dirichlet, scale: float = 1.0) -> None:
+    """In place, before A is projected: b <- b - A g on free dofs, b = g on constrained dofs."""
+    g = scale * np.where(bc.mask, bc.values, 0.0)
+    g = g[:, 0] if disc.components == 1 else g
+    if g.any():
+        bsr_mv(A, disc.nodal(g), b, alpha=-1.0, beta=1.0)
+    mask = bc.mask[:, 0] if disc.components == 1 else bc.mask
+    b.assign(np.where(mask, g, b.numpy()))
+
+
+def project_matrix(A: BsrMatrix, disc: Discretization, bc: Dirichlet) -> None:
+    """In place: A <- (I-P) A (I-P) + P, P the diagonal projector on constrained dofs (stays SPD).
+
+    One pass over the stored blocks; warp.fem's project_linear_system forms the same matrix with
+    two sparse products, 13-27x slower on the FEM benchmark.
+    """
+    offsets = A.offsets.numpy()[: A.nrow + 1]
+    nnz = int(offsets[-1])
+    if nnz == 0:
+        return
+    rows, cols = A.block_shape
+    device = A.values.device
+    block_rows = wp.array(np.repeat(np.arange(A.nrow, dtype=np.int32), np.diff(offsets)), dtype=int, device=device)
+    mask = wp.array(bc.mask.astype(np.float64), dtype=wp.float64, device=device)
+    view = wp.array(ptr=A.values.ptr, dtype=wp.float64, shape=(nnz, rows, cols), device=device, copy=False)
+    wp.launch(_project_blocks, dim=(nnz, rows, cols), inputs=[block_rows, A.columns, mask, view], device=device)
+
+
 def apply_dirichlet(
     A: BsrMatrix,
     b: wp.array,
@@ -84,8 +116,8 @@ def apply_dirichlet(
 
     ``homogeneous`` prescribes zeros instead (Newton corrections); ``scale`` multiplies the values.
     """
-    projector, fixed = bc.projector(disc, scale)
-    fem.project_linear_system(A, b, projector, None if homogeneous else fixed, normalize_projector=False)
+    project_rhs(A, b, disc, bc, 0.0 if homogeneous else scale)
+    project_matrix(A, disc, bc)
 
 
 def boundary_sides(disc: Discretization, side_mask_fn) -> tuple[fem.GeometryDomain, int]:
