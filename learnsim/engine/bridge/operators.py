@@ -156,8 +156,7 @@ def internal_force(problem: Problem, u, coefficient):
 def _force_forward(problem, u, coefficient):
     @_host
     def run(u, coefficient):
-        body = problem.body(coefficient, np.zeros(problem.disc.quadrature_points.shape[0]))
-        return integrate.internal_force(body, problem.disc.nodal(u)).numpy()
+        return integrate.internal_force(_stiffness_body(problem, coefficient), problem.disc.nodal(u)).numpy()
 
     return _callback(functools.partial(run, dtype=jnp.result_type(u)), _shape(u), u, coefficient)
 
@@ -171,8 +170,7 @@ def _force_bwd(problem, residuals, f_bar):
 
     @_host
     def run(u, coefficient, f_bar):
-        body = problem.body(coefficient, np.zeros(problem.disc.quadrature_points.shape[0]))
-        u_bar, c_bar = internal_force_vjp(body, u, f_bar)
+        u_bar, c_bar = internal_force_vjp(_stiffness_body(problem, coefficient), u, f_bar)
         return u_bar, c_bar.reshape(coefficient.shape)
 
     shapes = (_shape(u), _shape(coefficient))
@@ -189,10 +187,14 @@ def solve_mass(problem: Problem, r, density):
 
 
 def _mass_body(problem, density):
-    coefficient = np.ones((problem.disc.quadrature_points.shape[0], 2)) if problem.second_order else None
-    if coefficient is None:
-        coefficient = np.ones(problem.disc.quadrature_points.shape[0])
-    return problem.body(coefficient, density)
+    """A body for mass solves: the mass does not depend on the stiffness coefficient (ones here)."""
+    n_qp = problem.disc.quadrature_points.shape[0]
+    return problem.body(np.ones((n_qp, 2) if problem.second_order else n_qp), density)
+
+
+def _stiffness_body(problem, coefficient):
+    """A body for force evaluations: f_int does not depend on the density (zeros here)."""
+    return problem.body(coefficient, np.zeros(problem.disc.quadrature_points.shape[0]))
 
 
 def _mass_forward(problem, r, density):
