@@ -1,0 +1,369 @@
+"""Weakly compressible SPH (WCSPH) in 2D and 3D, float64.
+
+Physics, per fluid particle i (sums over neighbours j within the kernel support):
+
+- equation of state (Tait): p = rho0 c0^2 / gamma ((rho / rho0)^gamma - 1); gamma = 7 for
+  water, gamma = 1 gives the linear law p = c0^2 (rho - rho0);
+- continuity: d rho_i / dt = sum_j m (v_i - v_j) . grad W_ij + delta-SPH diffusion
+  delta h c0 sum_j V_j psi_ij . grad W_ij with psi_ij = 2 (rho_j - rho_i - rho^H_ji) x_ji / r^2
+  (Molteni and Colagrossi 2009); rho^H_ji = rho0 g . x_ji / c0^2 removes the hydrostatic
+  part (the linearised correction of Fourtakas et al. 2019), so a tank at rest does not
+  diffuse. Only fluid pairs diffuse;
+- momentum: dv_i/dt = -sum_j m (p_i / rho_i^2 + p_j / rho_j^2) grad W_ij
+  + laminar viscosity (Morris, Fox and Zhu 1997)
+    sum_j m (mu_i + mu_j) / (rho_i rho_j) x_ij . grad W_ij / (r^2 + 0.01 h^2) v_ij, mu = rho nu,
+  + artificial viscosity (Monaghan 1992), fluid pairs only, -sum_j m Pi_ij grad W_ij with
+    Pi_ij = -alpha c0 h v_ij . x_ij / ((r^2 + 0.01 h^2) rho_ij) when v_ij . x_ij < 0,
+  + gravity g.
+
+Walls are layers of particles (Adami, Hu and Adams 2012): before each momentum evaluation
+every wall particle w takes a pressure extrapolated from the fluid,
+p_w = (sum_f p_f W_wf + g . sum_f rho_f x_wf W_wf) / sum_f W_wf, the density that pressure
+gives through the equation of state, and for the viscous term the velocity
+2 v_w - sum_f v_f W_wf / sum_f W_wf (no slip). Walls move at their given constant velocity v_w
+(the wall acceleration in Adami's formula is zero); the continuity equation sees v_w.
+
+Time integration is kick-drift-kick (velocity Verlet, as in Adami et al. 2012):
+v^{n+1/2} = v^n + dt/2 a^n, x^{n+1/2} = x^n + dt/2 v^{n+1/2}, rho^{n+1} = rho^n + dt
+drho(x^{n+1/2}, v^{n+1/2}), x^{n+1} = x^{n+1/2} + dt/2 v^{n+1/2}, a^{n+1} = a(x^{n+1},
+rho^{n+1}, v^{n+1/2}), v^{n+1} = v^{n+1/2} + dt/2 a^{n+1}. The state carries a^n so each step
+evaluates the continuity equation once and the momentum equation once. The stable step is
+min(0.25 h / (c0 + |u|max), 0.125 h^2 / nu, 0.25 sqrt(h / |a|max)).
+
+Periodic axes (``periodic`` with a ``domain``) wrap positions into the domain; each particle
+then also sees the neighbours of its images shifted by -L and +L (one launch per image).
+
+Every step allocates new arrays and new hash grids and overwrites nothing, so a rollout
+built with ``make_state(..., requires_grad=True)`` can be recorded on a ``wp.Tape`` and
+differentiated (the neighbour sets carry no derivative). Warp's adjoint replays a dynamic
+loop's body but not its accumulators, so the kernels use neighbour sums only linearly and
+combine them in separate launches.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import warp as wp
+
+from learnsim.engine.sph import wcsph_equations as eq
+from learnsim.engine.sph import wcsph_forces as forces
+from learnsim.engine.sph.kernels import kernel_id, support_radius
+from learnsim.errors import InputError
+
+
+@dataclass(frozen=True)
+class WCSPH:
+    """Parameters of a weakly compressible SPH fluid (SI units).
+
+    Attributes:
+        dim: 2 or 3 (2D problems keep z = 0).
+        spacing: initial particle spacing dx (m); particle mass is rest_density dx^dim.
+        sound_speed: artificial speed of sound c0 (m/s), usually 10 |u|max.
+        rest_density: rho0 (kg/m^3).
+        gamma: Tait exponent (7 for water, 1 for a linear equation of state).
+        viscosity: kinematic viscosity nu (m^2/s) of the laminar (Morris) term.
+        artificial_viscosity: Monaghan's alpha (dimensionless), fluid pairs only.
+        density_diffusion: delta of delta-SPH (dimensionless, 0.1 is usual; 0 turns it off).
+        gravity: body force per unit mass (m/s^2), dim components.
+        kernel: "cubic" | "wendland" | "quintic".
+        h_over_spacing: smoothing length h in units of dx (the support is 2h or 3h, see kernels).
+        domain: optional (lower, upper) corners (m); particles outside raise InputError.
+        periodic: optional dim flags; a periodic axis (needs ``domain``, at least two support
+            radii long) wraps positions into the domain and sees the images of particles
+            across it.
+    """
+
+    dim: int
+    spacing: float
+    sound_speed: float
+    rest_density: float = 1000.0
+    gamma: float = 7.0
+    viscosity: float = 0.0
+    artificial_viscosity: float = 0.0
+    density_diffusion: float = 0.1
+    gravity: tuple[float, ...] = (0.0, -9.81)
+    kernel: str = "wendland"
+    h_over_spacing: float = 1.5
+    domain: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    periodic: tuple[bool, ...] | None = None
+
+    def __post_init__(self):
+        if self.dim not in (2, 3):
+            raise InputError(f"sph: dim = {self.dim} must be 2 or 3")
+        kernel_id(self.kernel)
+        for name in ("spacing", "sound_speed", "rest_density", "h_over_spacing"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise InputError(f"sph: {name} = {value} must be a positive finite number")
+        for name in ("viscosity", "artificial_viscosity", "density_diffusion"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise InputError(f"sph: {name} = {value} must be non-negative")
+        if not self.gamma >= 1.0:
+            raise InputError(f"sph: gamma = {self.gamma} must be at least 1")
+        if len(self.gravity) != self.dim:
+            raise InputError(f"sph: gravity {self.gravity} must have {self.dim} components")
+        if self.domain is not None:
+            lower, upper = (np.asarray(c, dtype=float) for c in self.domain)
+            if lower.shape != (self.dim,) or upper.shape != (self.dim,) or np.any(upper <= lower):
+                raise InputError(f"sph: domain {self.domain} must be two corners (lower, upper) of {self.dim} values")
+            if np.any(upper - lower < self.spacing):
+                raise InputError(
+                    f"sph: particle spacing {self.spacing} is larger than the domain {tuple(upper - lower)}"
+                )
+        if self.periodic is not None:
+            if len(self.periodic) != self.dim or self.domain is None:
+                raise InputError(f"sph: periodic {self.periodic} needs {self.dim} flags and a domain")
+            for axis, flag in enumerate(self.periodic):
+                length = self.domain[1][axis] - self.domain[0][axis]
+                if flag and length < 2.0 * self.radius:
+                    raise InputError(
+                        f"sph: periodic length {length} along axis {axis} is below two kernel supports"
+                        f" ({2.0 * self.radius})"
+                    )
+
+    @property
+    def h(self) -> float:
+        """Smoothing length (m)."""
+        return self.h_over_spacing * self.spacing
+
+    @property
+    def radius(self) -> float:
+        """Kernel support radius (m)."""
+        return support_radius(self.kernel, self.h)
+
+    @property
+    def mass(self) -> float:
+        """Mass of one particle (kg, or kg/m in 2D)."""
+        return self.rest_density * self.spacing**self.dim
+
+
+@dataclass(frozen=True, eq=False)
+class FluidState:
+    """One instant of a WCSPH fluid. Arrays live on one Warp device, positions as vec3d (z = 0 in 2D).
+
+    Attributes:
+        positions, velocities, accelerations: (n_fluid,) vec3d (m, m/s, m/s^2).
+        densities, pressures: (n_fluid,) float64 (kg/m^3, Pa).
+        wall_positions, wall_velocities: (n_wall,) vec3d; walls move at constant velocity.
+        wall_pressures, wall_densities: (n_wall,) float64, extrapolated from the fluid.
+        time: s.
+    """
+
+    positions: wp.array
+    velocities: wp.array
+    accelerations: wp.array
+    densities: wp.array
+    pressures: wp.array
+    wall_positions: wp.array
+    wall_velocities: wp.array
+    wall_pressures: wp.array
+    wall_densities: wp.array
+    time: float = 0.0
+
+    @property
+    def n_fluid(self) -> int:
+        return len(self.positions)
+
+
+# --- Python API -------------------------------------------------------------------------
+
+
+def pressure_from_density(params: WCSPH, density) -> np.ndarray:
+    """Tait pressure (Pa) of densities (kg/m^3), NumPy."""
+    rho0, c0, gamma = params.rest_density, params.sound_speed, params.gamma
+    return rho0 * c0**2 / gamma * ((np.asarray(density) / rho0) ** gamma - 1.0)
+
+
+def density_from_pressure(params: WCSPH, pressure) -> np.ndarray:
+    """Density (kg/m^3) at which the Tait law gives ``pressure`` (Pa), NumPy."""
+    rho0, c0, gamma = params.rest_density, params.sound_speed, params.gamma
+    return rho0 * (1.0 + gamma * np.asarray(pressure) / (rho0 * c0**2)) ** (1.0 / gamma)
+
+
+def _check_points(params: WCSPH, name: str, points) -> np.ndarray:
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != params.dim:
+        raise InputError(f"sph: {name} must have shape (n, {params.dim}), got {points.shape}")
+    if not np.all(np.isfinite(points)):
+        raise InputError(f"sph: {name} holds non-finite values")
+    return points
+
+
+def make_state(
+    params: WCSPH,
+    positions,
+    wall_positions,
+    velocities=None,
+    densities=None,
+    wall_velocities=None,
+    device=None,
+    requires_grad: bool = False,
+) -> FluidState:
+    """The initial state, with walls extrapolated and accelerations evaluated.
+
+    Args:
+        positions: (n_fluid, dim) fluid particle positions (m).
+        wall_positions: (n_wall, dim) wall particle positions (m); enough layers to fill the
+            kernel support (ceil(radius / spacing)).
+        velocities: (n_fluid, dim) (m/s), zero by default.
+        densities: (n_fluid,) (kg/m^3), rest density by default.
+        wall_velocities: (n_wall, dim) constant wall velocities (m/s), zero by default.
+        device: Warp device of the arrays.
+        requires_grad: allocate gradients, so that steps can be recorded on a ``wp.Tape``.
+    """
+    x = _check_points(params, "positions", positions)
+    xw = _check_points(params, "wall_positions", wall_positions)
+    if len(x) == 0:
+        raise InputError("sph: there are no fluid particles")
+    v = np.zeros_like(x) if velocities is None else _check_points(params, "velocities", velocities)
+    vw = np.zeros_like(xw) if wall_velocities is None else _check_points(params, "wall_velocities", wall_velocities)
+    rho = np.full(len(x), params.rest_density) if densities is None else np.asarray(densities, dtype=np.float64)
+    if v.shape != x.shape or vw.shape != xw.shape or rho.shape != (len(x),):
+        raise InputError("sph: velocities, densities and wall velocities must match the particle counts")
+    if not np.all(rho > 0.0):
+        raise InputError("sph: densities must be positive")
+    if params.domain is not None:
+        lower, upper = (np.asarray(corner, dtype=float) for corner in params.domain)
+        for name, points in (("positions", x), ("wall_positions", xw)):
+            outside = np.any((points < lower) | (points > upper), axis=1)
+            if np.any(outside):
+                k = int(np.argmax(outside))
+                raise InputError(
+                    f"sph: {name}[{k}] = {tuple(points[k].tolist())} is outside the domain {params.domain}"
+                )
+    vec = lambda a: wp.array(forces.as_vec3(a), dtype=wp.vec3d, device=device, requires_grad=requires_grad)
+    scalar = lambda a: wp.array(a, dtype=wp.float64, device=device, requires_grad=requires_grad)
+    c = forces.constants(params)
+    rho_wp = scalar(rho)
+    p_wp = wp.empty_like(rho_wp)
+    wp.launch(eq.pressure, dim=len(x), inputs=[c, rho_wp], outputs=[p_wp], device=device)
+    state = FluidState(
+        positions=vec(x),
+        velocities=vec(v),
+        accelerations=wp.zeros(len(x), dtype=wp.vec3d, device=device, requires_grad=requires_grad),
+        densities=rho_wp,
+        pressures=p_wp,
+        wall_positions=vec(xw),
+        wall_velocities=vec(vw),
+        wall_pressures=wp.zeros(len(xw), dtype=wp.float64, device=device, requires_grad=requires_grad),
+        wall_densities=scalar(np.full(len(xw), params.rest_density)),
+    )
+    walls, acc = forces.walls_and_accelerations(
+        params, c, state.positions, state.velocities, rho_wp, p_wp, state.wall_positions, state.wall_velocities
+    )
+    return replace(state, accelerations=acc, wall_pressures=walls[0], wall_densities=walls[1])
+
+
+def stable_time_step(params: WCSPH, state: FluidState) -> float:
+    """min(0.25 h / (c0 + |u|max), 0.125 h^2 / nu, 0.25 sqrt(h / |a|max)) in s."""
+    h = params.h
+    u_max = float(np.max(np.linalg.norm(state.velocities.numpy(), axis=1)))
+    a_max = float(np.max(np.linalg.norm(state.accelerations.numpy(), axis=1)))
+    dt = 0.25 * h / (params.sound_speed + u_max)
+    if params.viscosity > 0.0:
+        dt = min(dt, 0.125 * h * h / params.viscosity)
+    if a_max > 0.0:
+        dt = min(dt, 0.25 * math.sqrt(h / a_max))
+    return dt
+
+
+def step(params: WCSPH, state: FluidState, dt: float | None = None) -> FluidState:
+    """Advance ``state`` by one kick-drift-kick step of ``dt`` seconds (the stable step if None).
+
+    A ``dt`` above ``stable_time_step`` raises InputError.
+    """
+    stable = stable_time_step(params, state)
+    if dt is None:
+        dt = stable
+    elif not (dt > 0.0 and dt <= stable * (1.0 + 1e-12)):
+        raise InputError(f"sph: time step dt = {dt:.3e} s must be in (0, {stable:.3e}] (the stable limit)")
+    return _step(params, state, dt)
+
+
+def _step(params: WCSPH, state: FluidState, dt: float) -> FluidState:
+    c = forces.constants(params)
+    device, grad = state.positions.device, state.positions.requires_grad
+    n, n_wall = state.n_fluid, len(state.wall_positions)
+    half = wp.float64(0.5 * dt)
+
+    x_half = wp.empty(n, dtype=wp.vec3d, device=device, requires_grad=grad)
+    v_half = wp.empty(n, dtype=wp.vec3d, device=device, requires_grad=grad)
+    wp.launch(
+        eq.kick_drift,
+        dim=n,
+        inputs=[c, state.positions, state.velocities, state.accelerations, half, half],
+        outputs=[x_half, v_half],
+        device=device,
+    )
+    wall_half = wp.empty(n_wall, dtype=wp.vec3d, device=device, requires_grad=grad)
+    wall_new = wp.empty(n_wall, dtype=wp.vec3d, device=device, requires_grad=grad)
+    wp.launch(
+        eq.move,
+        dim=n_wall,
+        inputs=[c, state.wall_positions, state.wall_velocities, half],
+        outputs=[wall_half],
+        device=device,
+    )
+    wp.launch(
+        eq.move,
+        dim=n_wall,
+        inputs=[c, state.wall_positions, state.wall_velocities, wp.float64(dt)],
+        outputs=[wall_new],
+        device=device,
+    )
+
+    # the continuity equation sees the walls' prescribed velocities only
+    walls = (wall_half, state.wall_velocities, state.wall_velocities, state.wall_densities, state.wall_pressures)
+    grids = forces.neighbour_grids(params, x_half, wall_half)
+    drho = forces.rates(params, c, 0, grids, x_half, v_half, state.densities, state.pressures, walls)
+    rho = wp.empty(n, dtype=wp.float64, device=device, requires_grad=grad)
+    p = wp.empty(n, dtype=wp.float64, device=device, requires_grad=grad)
+    wp.launch(
+        eq.update_density, dim=n, inputs=[c, state.densities, drho, wp.float64(dt)], outputs=[rho, p], device=device
+    )
+
+    x_new = wp.empty(n, dtype=wp.vec3d, device=device, requires_grad=grad)
+    v_tmp = wp.empty(n, dtype=wp.vec3d, device=device, requires_grad=grad)
+    wp.launch(
+        eq.kick_drift,
+        dim=n,
+        inputs=[c, x_half, v_half, v_half, wp.float64(0.0), half],
+        outputs=[x_new, v_tmp],
+        device=device,
+    )
+    walls, acc = forces.walls_and_accelerations(params, c, x_new, v_half, rho, p, wall_new, state.wall_velocities)
+    v_new = wp.empty(n, dtype=wp.vec3d, device=device, requires_grad=grad)
+    x_same = wp.empty(n, dtype=wp.vec3d, device=device, requires_grad=grad)
+    wp.launch(
+        eq.kick_drift,
+        dim=n,
+        inputs=[c, x_new, v_half, acc, half, wp.float64(0.0)],
+        outputs=[x_same, v_new],
+        device=device,
+    )
+    return FluidState(
+        positions=x_new,
+        velocities=v_new,
+        accelerations=acc,
+        densities=rho,
+        pressures=p,
+        wall_positions=wall_new,
+        wall_velocities=state.wall_velocities,
+        wall_pressures=walls[0],
+        wall_densities=walls[1],
+        time=state.time + dt,
+    )
+
+
+def advance(params: WCSPH, state: FluidState, t_end: float, max_steps: int = 1_000_000) -> FluidState:
+    """Step with the stable time step until ``state.time`` reaches ``t_end`` (s); the last step is shortened."""
+    for _ in range(max_steps):
+        remaining = t_end - state.time
+        if remaining <= 1e-12 * max(1.0, abs(t_end)):
+            return state
+        state = _step(params, state, min(stable_time_step(params, state), remaining))
+    raise InputError(f"sph: t_end = {t_end} s needs more than max_steps = {max_steps} steps")
