@@ -33,8 +33,10 @@ from learnsim.engine.integrate import (
     apply_mass,
     inertia_force,
     internal_force,
+    lumped_mass_is_hrz,
     system_matrix,
 )
+from learnsim.errors import EngineError
 
 
 @contextlib.contextmanager
@@ -89,6 +91,11 @@ def internal_force_vjp(body: Body, u: np.ndarray, weights: np.ndarray) -> tuple[
 def mass_vjp(body: Body, a: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """(d (M(rho) a) / d rho)^T w per quadrature point, by wp.Tape (consistent or row-sum lumped mass)."""
     disc = body.disc
+    if body.mass == "lumped" and lumped_mass_is_hrz(body):
+        raise EngineError(
+            "density gradients with HRZ-lumped masses (row sums not positive, e.g. P2 tets) are not "
+            'implemented: use mass = "consistent"'
+        )
     density = wp.clone(body.density, requires_grad=True)
     out = wp.zeros(disc.n_nodes, dtype=disc.value_type, device=disc.device, requires_grad=True)
     tape = wp.Tape()

@@ -126,18 +126,29 @@ def internal_force(body: Body, u: wp.array, out: wp.array | None = None) -> wp.a
     )
 
 
-@functools.lru_cache(maxsize=16)
-def lumped_mass(body: Body) -> np.ndarray:
-    """Diagonal mass per node and component, same shape as u; positive by construction."""
+def _row_sums(body: Body) -> np.ndarray:
     disc = body.disc
-    rows = fem.integrate(
+    return fem.integrate(
         forms.lumped_mass_form,
         quadrature=disc.quadrature,
         fields={"v": fem.make_test(disc.space, domain=disc.cells)},
         values={"density": body.density},
         output_dtype=disc.value_type,
     ).numpy()
-    if rows.min() > 0.0:
+
+
+@functools.lru_cache(maxsize=16)
+def lumped_mass_is_hrz(body: Body) -> bool:
+    """Whether row-sum lumping fails (non-positive sums, e.g. P2 tets) and HRZ scaling is used."""
+    return bool(_row_sums(body).min() <= 0.0)
+
+
+@functools.lru_cache(maxsize=16)
+def lumped_mass(body: Body) -> np.ndarray:
+    """Diagonal mass per node and component, same shape as u; positive by construction."""
+    disc = body.disc
+    rows = _row_sums(body)
+    if not lumped_mass_is_hrz(body):
         return rows
     # Row sums vanish or go negative for P2 tets: HRZ lumping (the diagonal, rescaled to the total mass).
     M = _consistent_mass(body)

@@ -244,3 +244,20 @@ def test_float64_throughout():
     assert body.density.dtype == wp.float64
     state, _ = _released(body)
     assert state.u.dtype == state.v.dtype == state.a.dtype == np.float64
+
+
+def test_p2_tet_lumped_mass_is_positive_and_density_gradients_refuse_hrz():
+    """Row sums of a P2 tet mass are not positive, so HRZ lumping is used: positive, total mass kept;
+    the density adjoint assumes row sums and must refuse rather than return a wrong gradient."""
+    from learnsim.engine import integrate
+    from learnsim.engine.adjoint import mass_vjp
+    from learnsim.errors import EngineError
+
+    disc = discretize(box_mesh([1.0, 1.0, 1.0], [1, 1, 1], "tet"), order=2, components=3)
+    bc = make_dirichlet(disc, [(disc.node_positions[:, 0] < 1e-9, None, 0.0)])
+    body = integrate.make_body(disc, "linear", (1.0, 1.0), 2.0, bc, mass="lumped")
+    assert integrate.lumped_mass_is_hrz(body)
+    m = integrate.lumped_mass(body)
+    assert m.min() > 0.0 and m[:, 0].sum() == pytest.approx(2.0, rel=1e-12)  # density 2 x unit volume
+    with pytest.raises(EngineError, match="HRZ"):
+        mass_vjp(body, np.ones_like(m), np.ones_like(m))
