@@ -36,6 +36,8 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/fem_static.py
+	$(PY) benchmarks/dynamics.py
+	$(PY) benchmarks/rollout_memory.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check learnsim tests benchmarks examples
