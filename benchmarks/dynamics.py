@@ -32,7 +32,6 @@ The ratio is learnsim / reference: above 1, learnsim is slower.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import tempfile
@@ -44,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import warp as wp
+from machine import machine  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
 
 from learnsim.engine import integrate
 from learnsim.engine.adjoint import solve_implicit_vjp
@@ -320,17 +320,6 @@ def compile_timed(fn, *args):
     start = time.perf_counter()
     compiled = jax.jit(fn).lower(*args).compile()
     return compiled, time.perf_counter() - start
-
-
-def machine() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-        with open("/proc/meminfo") as meminfo:
-            kib = int(next(line.split()[1] for line in meminfo if line.startswith("MemTotal")))
-        return f"{model}, {os.cpu_count()} cores, {kib / 2**20:.0f} GiB RAM"
-    except (OSError, StopIteration):
-        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ import scipy
 import scipy.sparse.linalg as spla
 import skfem
 import warp as wp
+from machine import machine  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
 from skfem.models.elasticity import linear_elasticity
 
 from learnsim.engine.fem.assembly import assemble_boundary_value, assemble_linear_elasticity
@@ -254,18 +255,6 @@ def preconditioner_context(order: int) -> None:
             f"| {name:<7} | {result.iterations:>10} | {setup:8.3f} | {solve:8.3f} | "
             f"{1e3 * solve / max(result.iterations, 1):8.1f} |"
         )
-
-
-def machine() -> str:
-    """CPU model, cores and memory (Linux), for the record."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-        with open("/proc/meminfo") as meminfo:
-            kib = int(next(line.split()[1] for line in meminfo if line.startswith("MemTotal")))
-        return f"{model}, {os.cpu_count()} cores, {kib / 2**20:.0f} GiB RAM"
-    except (OSError, StopIteration):
-        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
 def main() -> None:

@@ -43,6 +43,8 @@ import subprocess
 import sys
 import time
 
+from machine import machine  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
+
 CELLS = (128, 16)
 LENGTH, HEIGHT = 4.0, 0.5
 E, NU, DENSITY = 1000.0, 0.3, 1.0
@@ -154,17 +156,6 @@ def spawn(n_steps: int, segment: int) -> dict:
     if done.returncode != 0:
         raise RuntimeError(f"child {n_steps} steps, segment {segment} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def machine() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-        with open("/proc/meminfo") as meminfo:
-            kib = int(next(line.split()[1] for line in meminfo if line.startswith("MemTotal")))
-        return f"{model}, {os.cpu_count()} cores, {kib / 2**20:.0f} GiB RAM"
-    except (OSError, StopIteration):
-        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
 def report(rows: list, baseline: dict, short: int, long: int, segment: int) -> None:
