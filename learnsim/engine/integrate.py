@@ -109,17 +109,21 @@ def make_body(
 
 
 def internal_force(body: Body, u: wp.array, out: wp.array | None = None) -> wp.array:
-    """f_int(u): K u for linear models, the neo-Hookean internal force otherwise (nodal array)."""
-    form, name = {
-        "linear": (forms.linear_elasticity_residual_form, "lame"),
-        "neo-hookean": (forms.neo_hookean_residual_form, "lame"),
-        "diffusion": (forms.diffusion_residual_form, "conductivity"),
+    """f_int(u): K u for linear models, the neo-Hookean internal force otherwise (nodal array).
+
+    For linear models this is the bilinear stiffness form with the discrete field u in the trial
+    slot, which warp.fem integrates as a linear form: K u without assembling K.
+    """
+    form, field, name = {
+        "linear": (forms.linear_elasticity_form, "u", "lame"),
+        "neo-hookean": (forms.neo_hookean_residual_form, "u_cur", "lame"),
+        "diffusion": (forms.diffusion_form, "u", "conductivity"),
     }[body.model]
     disc = body.disc
     return fem.integrate(
         form,
         quadrature=disc.quadrature,
-        fields={"u_cur": make_field(disc, u), "v": fem.make_test(disc.space, domain=disc.cells)},
+        fields={field: make_field(disc, u), "v": fem.make_test(disc.space, domain=disc.cells)},
         values={name: body.coefficient},
         output=out,
         output_dtype=disc.value_type,
@@ -162,9 +166,9 @@ def inertia_force(body: Body, a: wp.array, out: wp.array | None = None) -> wp.ar
     """M a with the body's (consistent) mass; lumped masses are applied with ``lumped_mass``."""
     disc = body.disc
     return fem.integrate(
-        forms.mass_residual_form,
+        forms.mass_form,  # the discrete field a in the trial slot: M a without assembling M
         quadrature=disc.quadrature,
-        fields={"u_cur": make_field(disc, a), "v": fem.make_test(disc.space, domain=disc.cells)},
+        fields={"u": make_field(disc, a), "v": fem.make_test(disc.space, domain=disc.cells)},
         values={"density": body.density},
         output=out,
         output_dtype=disc.value_type,

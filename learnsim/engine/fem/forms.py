@@ -138,24 +138,6 @@ def stress_divergence_form(s: fem.Sample, v: fem.Field, stress: wp.array3d(dtype
 
 
 @fem.integrand
-def diffusion_residual_form(s: fem.Sample, u_cur: fem.Field, v: fem.Field, conductivity: wp.array(dtype=wp.float64)):
-    """Matrix-free K u: k grad u_cur . grad v."""
-    return conductivity[s.qp_index] * wp.dot(fem.grad(u_cur, s), fem.grad(v, s))
-
-
-@fem.integrand
-def linear_elasticity_residual_form(s: fem.Sample, u_cur: fem.Field, v: fem.Field, lame: wp.array(dtype=wp.vec2d)):
-    """Matrix-free K u: sigma(u_cur) : grad v."""
-    return wp.ddot(fem.grad(v, s), hooke_stress(fem.grad(u_cur, s), lame[s.qp_index]))
-
-
-@fem.integrand
-def mass_residual_form(s: fem.Sample, u_cur: fem.Field, v: fem.Field, density: wp.array(dtype=wp.float64)):
-    """Matrix-free consistent M a: rho a . v with a = u_cur."""
-    return density[s.qp_index] * inner(u_cur(s), v(s))
-
-
-@fem.integrand
 def lumped_mass_form(s: fem.Sample, v: fem.Field, density: wp.array(dtype=wp.float64)):
     """Row sums of the consistent mass, rho N_i (every component of a vector test gets the same)."""
     return density[s.qp_index] * inner(v(s), one_like(v(s)))
