@@ -35,8 +35,8 @@ from learnsim.engine.fem.assembly import assemble_diffusion, assemble_linear_ela
 from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet, project_rhs
 from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_tangent
-from learnsim.engine.fem.statics import solve_linear_system
-from learnsim.engine.solvers import SolveResult, bsr_to_csr, make_preconditioner, rigid_body_modes
+from learnsim.engine.fem.statics import near_nullspace, solve_linear_system
+from learnsim.engine.solvers import SolveResult, bsr_to_csr, make_preconditioner
 from learnsim.engine.solvers.newton import NewtonReport, newton
 from learnsim.errors import InputError
 
@@ -234,8 +234,7 @@ def _linear_system(body: Body, alpha: float):
     A_full = system_matrix(body, alpha)
     A = bsr_copy(A_full)
     apply_dirichlet(A, body.disc.zeros(), body.disc, body.bc, homogeneous=True)
-    near_nullspace = rigid_body_modes(body.disc.node_positions, body.disc.dim) if body.disc.components > 1 else None
-    return A_full, A, make_preconditioner(body.preconditioner, A, near_nullspace=near_nullspace)
+    return A_full, A, make_preconditioner(body.preconditioner, A, near_nullspace=near_nullspace(body.disc))
 
 
 def stable_time_step(body: Body, safety: float = 0.98) -> float:

@@ -34,7 +34,8 @@ class StaticResult:
         return sum(s.iterations for s in self.solves)
 
 
-def _near_nullspace(disc: Discretization) -> np.ndarray | None:
+def near_nullspace(disc: Discretization) -> np.ndarray | None:
+    """Rigid body modes for AMG on vector problems (None for scalar ones)."""
     return rigid_body_modes(disc.node_positions, disc.dim) if disc.components > 1 else None
 
 
@@ -46,7 +47,7 @@ def solve_linear_system(
     ``preconditioner`` is a name or an already built Preconditioner (reused across solves).
     """
     if isinstance(preconditioner, str):
-        preconditioner = make_preconditioner(preconditioner, A, near_nullspace=_near_nullspace(disc))
+        preconditioner = make_preconditioner(preconditioner, A, near_nullspace=near_nullspace(disc))
     x = disc.zeros() if x0 is None else disc.nodal(x0)
     return pcg(A, b, x=x, preconditioner=preconditioner, tol=tol, max_iters=max_iters)
 
