@@ -13,6 +13,7 @@ from learnsim.engine.solvers.preconditioners import (
     rigid_body_modes,
 )
 from learnsim.engine.solvers.sparse import bsr_to_csr, csr_to_bsr
+from learnsim.engine.solvers.systems import LinearSystem, SystemCallback
 
 __all__ = [
     "PRECONDITIONER_NAMES",
@@ -21,9 +22,11 @@ __all__ = [
     "IncompleteCholesky",
     "IncompleteCholeskyPreconditioner",
     "JacobiPreconditioner",
+    "LinearSystem",
     "Preconditioner",
     "SolveResult",
     "SolverBreakdown",
+    "SystemCallback",
     "bsr_to_csr",
     "csr_to_bsr",
     "make_preconditioner",
