@@ -1,10 +1,16 @@
-"""Smoothed particle hydrodynamics in Warp: kernels, neighbour search and weakly compressible SPH.
+"""Smoothed particle hydrodynamics in Warp: kernels, neighbour search, weakly compressible and incompressible SPH.
 
 A simulation reads top to bottom: ``WCSPH(...)`` (parameters) -> ``make_state(params,
 fluid_points, wall_points)`` -> ``step`` / ``advance``. Positions are vec3d with z = 0 in 2D
 (``dim`` sets the kernel normalisation), float64 throughout.
+
+Incompressible SPH (a projection scheme whose pressure Poisson equation is solved by the
+engine's PCG) lives in :mod:`learnsim.engine.sph.isph` with the same function names:
+``isph.make_state``, ``isph.step(params, state, on_system=...)``.
 """
 
+from learnsim.engine.sph import isph
+from learnsim.engine.sph.isph import ISPH, ISPHState
 from learnsim.engine.sph.kernels import KERNEL_IDS, SUPPORT_FACTOR, evaluate_kernel, kernel_id, support_radius
 from learnsim.engine.sph.neighbours import build_grid, make_grid
 from learnsim.engine.sph.wcsph import (
@@ -19,6 +25,9 @@ from learnsim.engine.sph.wcsph import (
 )
 
 __all__ = [
+    "ISPH",
+    "ISPHState",
+    "isph",
     "KERNEL_IDS",
     "SUPPORT_FACTOR",
     "WCSPH",
