@@ -38,6 +38,7 @@ from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_
 from learnsim.engine.fem.statics import near_nullspace, solve_linear_system
 from learnsim.engine.solvers import SolveResult, bsr_to_csr, make_preconditioner
 from learnsim.engine.solvers.newton import NewtonReport, newton
+from learnsim.engine.solvers.systems import SystemCallback
 from learnsim.errors import InputError
 
 SCHEMES = ("explicit", "implicit-euler", "newmark")
@@ -302,12 +303,16 @@ def solve_implicit(
     u_guess: np.ndarray,
     report: NewtonReport | None = None,
     dirichlet_values: np.ndarray | None = None,
+    on_system: SystemCallback | None = None,
 ) -> np.ndarray:
     """Solve alpha M (u - u_pred) + f_int(u) = f on free dofs, u = Dirichlet values elsewhere.
 
     ``alpha = 0`` is the static problem. ``dirichlet_values`` (same shape as u) overrides the
-    body's prescribed values on its constrained dofs.
+    body's prescribed values on its constrained dofs. ``on_system`` receives every projected
+    linear system solved: kind "diffusion-implicit" for heat conduction, "fem-implicit" for
+    elasticity (the Newton corrections of a neo-Hookean step included).
     """
+    kind = "diffusion-implicit" if body.model == "diffusion" else "fem-implicit"
     disc, free = body.disc, body.free
     report = NewtonReport() if report is None else report
     g = body.bc.values.reshape(u_pred.shape) if dirichlet_values is None else dirichlet_values
@@ -316,7 +321,9 @@ def solve_implicit(
         A_full, A, preconditioner = _linear_system(body, alpha)
         rhs = disc.nodal(f + alpha * apply_mass(body, u_pred))
         project_rhs(A_full, rhs, disc, Dirichlet(mask=body.bc.mask, values=g.reshape(body.bc.values.shape)))
-        solve = solve_linear_system(disc, A, rhs, preconditioner, body.tol, body.max_iters, x0=u_guess)
+        solve = solve_linear_system(
+            disc, A, rhs, preconditioner, body.tol, body.max_iters, x0=u_guess, on_system=on_system, kind=kind
+        )
         report.solves.append(solve)
         return solve.x.numpy()
 
@@ -334,7 +341,9 @@ def solve_implicit(
         A = system_matrix(body, alpha, u)
         rhs = disc.nodal(-r)
         apply_dirichlet(A, rhs, disc, body.bc, homogeneous=True)
-        solve = solve_linear_system(disc, A, rhs, body.preconditioner, body.tol, body.max_iters)
+        solve = solve_linear_system(
+            disc, A, rhs, body.preconditioner, body.tol, body.max_iters, on_system=on_system, kind=kind
+        )
         return solve.x.numpy(), solve
 
     u0 = np.where(free, u_guess, g)
@@ -343,19 +352,33 @@ def solve_implicit(
                   where="implicit step", report=report)  # fmt: skip
 
 
-def initial_state(body: Body, u0: np.ndarray, v0: np.ndarray, f0: np.ndarray, t0: float = 0.0) -> State:
-    """State at t0 with the rate consistent with the equation: a0 = M^-1 (f0 - f_int(u0)) (zero on Dirichlet dofs)."""
+def initial_state(
+    body: Body,
+    u0: np.ndarray,
+    v0: np.ndarray,
+    f0: np.ndarray,
+    t0: float = 0.0,
+    on_system: SystemCallback | None = None,
+) -> State:
+    """State at t0 with the rate consistent with the equation: a0 = M^-1 (f0 - f_int(u0)) (zero on Dirichlet dofs).
+
+    ``on_system`` receives the mass solve, if one is made (see :func:`solve_mass`).
+    """
     free = body.free
     u0 = np.where(free, u0, body.bc.values.reshape(u0.shape))
     if not body.second_order:
-        rate = solve_mass(body, f0 - internal_force(body, body.disc.nodal(u0)).numpy())
+        rate = solve_mass(body, f0 - internal_force(body, body.disc.nodal(u0)).numpy(), on_system=on_system)
         return State(u=u0, v=rate * free, a=np.zeros_like(u0), t=t0)
-    a0 = solve_mass(body, f0 - internal_force(body, body.disc.nodal(u0)).numpy())
+    a0 = solve_mass(body, f0 - internal_force(body, body.disc.nodal(u0)).numpy(), on_system=on_system)
     return State(u=u0, v=v0 * free, a=a0 * free, t=t0)
 
 
-def solve_mass(body: Body, r: np.ndarray) -> np.ndarray:
-    """a with M a = r on free dofs, a = 0 on constrained dofs."""
+def solve_mass(body: Body, r: np.ndarray, on_system: SystemCallback | None = None) -> np.ndarray:
+    """a with M a = r on free dofs, a = 0 on constrained dofs.
+
+    A consistent mass is solved by PCG, reported to ``on_system`` as kind "fem-mass"; a
+    lumped mass is a division, and reports nothing.
+    """
     r = r * body.free
     if body.mass == "lumped":
         return r / lumped_mass(body)
@@ -363,21 +386,27 @@ def solve_mass(body: Body, r: np.ndarray) -> np.ndarray:
     rhs = body.disc.nodal(r)
     zero = Dirichlet(mask=body.bc.mask, values=np.zeros_like(body.bc.values))
     apply_dirichlet(M, rhs, body.disc, zero)
-    return solve_linear_system(body.disc, M, rhs, "jacobi", 1e-12, None).x.numpy()
+    solve = solve_linear_system(body.disc, M, rhs, "jacobi", 1e-12, None, on_system=on_system, kind="fem-mass")
+    return solve.x.numpy()
 
 
 def step(body: Body, state: State, dt: float, scheme: str, f_old: np.ndarray, f_new: np.ndarray,
-         dt_limit: float | None = None, report: NewtonReport | None = None) -> State:  # fmt: skip
-    """Advance ``state`` by ``dt``; f_old and f_new are the external loads at t and t + dt."""
+         dt_limit: float | None = None, report: NewtonReport | None = None,
+         on_system: SystemCallback | None = None) -> State:  # fmt: skip
+    """Advance ``state`` by ``dt``; f_old and f_new are the external loads at t and t + dt.
+
+    ``on_system`` receives every linear system the step solves (see :func:`solve_implicit`
+    and :func:`solve_mass`).
+    """
     if scheme == "explicit":
         if dt_limit is not None and dt > dt_limit:
             raise InputError(f"[time].dt = {dt:g} s is above the explicit stability limit {dt_limit:.4g} s")
-        rate = solve_mass(body, f_old - internal_force(body, body.disc.nodal(state.u)).numpy())
+        rate = solve_mass(body, f_old - internal_force(body, body.disc.nodal(state.u)).numpy(), on_system=on_system)
         return explicit_update(body, state, rate, dt)
     if scheme not in SCHEMES:
         raise InputError(f"integrator '{scheme}' is not one of {', '.join(SCHEMES)}")
     alpha, u_pred = implicit_terms(body, state, dt, scheme)
-    u_new = solve_implicit(body, alpha, u_pred, f_new, u_guess=u_pred, report=report)
+    u_new = solve_implicit(body, alpha, u_pred, f_new, u_guess=u_pred, report=report, on_system=on_system)
     return update(body, state, u_new, dt, scheme, alpha, u_pred)
 
 

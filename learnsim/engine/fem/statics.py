@@ -11,8 +11,9 @@ from learnsim.engine.fem.assembly import lame_per_point
 from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet
 from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_residual, neo_hookean_tangent
-from learnsim.engine.solvers import SolveResult, make_preconditioner, pcg, rigid_body_modes
+from learnsim.engine.solvers import SolveResult, bsr_to_csr, make_preconditioner, pcg, rigid_body_modes
 from learnsim.engine.solvers.newton import NewtonReport, newton
+from learnsim.engine.solvers.systems import LinearSystem, SystemCallback
 
 
 @dataclass
@@ -39,17 +40,46 @@ def near_nullspace(disc: Discretization) -> np.ndarray | None:
     return rigid_body_modes(disc.node_positions, disc.dim) if disc.components > 1 else None
 
 
+def grid_shape(disc: Discretization) -> tuple[int, ...] | None:
+    """Nodes per axis when the scalar unknowns sit on a tensor grid in C order (order-1 box
+    meshes: node k at ``numpy.unravel_index(k, shape)``), else None (vector fields included)."""
+    if disc.components != 1:
+        return None
+    points = disc.node_positions
+    axes = [np.unique(points[:, d]) for d in range(disc.dim)]
+    shape = tuple(len(a) for a in axes)
+    if int(np.prod(shape)) != disc.n_nodes:
+        return None
+    lattice = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, disc.dim)
+    return shape if np.array_equal(lattice, points) else None
+
+
 def solve_linear_system(
-    disc: Discretization, A, b, preconditioner, tol: float, max_iters: int | None, x0: np.ndarray | None = None
+    disc: Discretization,
+    A,
+    b,
+    preconditioner,
+    tol: float,
+    max_iters: int | None,
+    x0: np.ndarray | None = None,
+    on_system: SystemCallback | None = None,
+    kind: str = "fem-static",
 ) -> SolveResult:
     """PCG on a projected (SPD) system from ``x0`` (zeros by default); returns the SolveResult.
 
     ``preconditioner`` is a name or an already built Preconditioner (reused across solves).
+    ``on_system``, if given, receives the solved system as a host :class:`LinearSystem` of
+    ``kind`` (scalar rows node-major, as :func:`bsr_to_csr`); nothing is copied without it.
     """
     if isinstance(preconditioner, str):
         preconditioner = make_preconditioner(preconditioner, A, near_nullspace=near_nullspace(disc))
     x = disc.zeros() if x0 is None else disc.nodal(x0)
-    return pcg(A, b, x=x, preconditioner=preconditioner, tol=tol, max_iters=max_iters)
+    rhs = None if on_system is None else b.numpy().reshape(-1).copy()
+    result = pcg(A, b, x=x, preconditioner=preconditioner, tol=tol, max_iters=max_iters)
+    if on_system is not None:
+        solution = result.x.numpy().reshape(-1).copy()
+        on_system(LinearSystem(bsr_to_csr(A), rhs, solution, grid_shape=grid_shape(disc), kind=kind))
+    return result
 
 
 def solve_linear_static(
@@ -60,10 +90,16 @@ def solve_linear_static(
     preconditioner: str = "amg",
     tol: float = 1e-8,
     max_iters: int | None = None,
+    on_system: SystemCallback | None = None,
 ) -> StaticResult:
-    """Solve K u = f with Dirichlet values. ``stiffness`` and ``load`` are modified in place."""
+    """Solve K u = f with Dirichlet values. ``stiffness`` and ``load`` are modified in place.
+
+    ``on_system`` receives the projected system, of kind "diffusion" for a scalar field and
+    "fem-static" for elasticity.
+    """
     apply_dirichlet(stiffness, load, disc, bc)
-    result = solve_linear_system(disc, stiffness, load, preconditioner, tol, max_iters)
+    kind = "diffusion" if disc.components == 1 else "fem-static"
+    result = solve_linear_system(disc, stiffness, load, preconditioner, tol, max_iters, on_system=on_system, kind=kind)
     return StaticResult(u=result.x.numpy(), solves=[result])
 
 
@@ -78,13 +114,15 @@ def solve_neo_hookean(
     newton_tol: float = 1e-8,
     newton_max_iters: int = 30,
     load_steps: int = 1,
+    on_system: SystemCallback | None = None,
 ) -> StaticResult:
     """Newton's method with backtracking on the residual norm, in ``load_steps`` equal increments.
 
     Loads and prescribed displacements are both ramped. Convergence: the residual on free
     dofs falls below ``newton_tol`` times the larger of the external load norm and the
     step's initial residual. Raises EngineError when a step does not converge, naming the
-    step, iteration and residual.
+    step, iteration and residual. ``on_system`` receives each Newton correction system
+    (kind "fem-newton": tangent K_T(u) du = -r, projected).
     """
     lame_qp = lame_per_point(disc, lame)
     f_ext = load.numpy()
@@ -108,7 +146,9 @@ def solve_neo_hookean(
             K = neo_hookean_tangent(disc, disc.nodal(u_np), lame_qp)
             rhs = disc.nodal(-r)
             apply_dirichlet(K, rhs, disc, bc, homogeneous=True)
-            solve = solve_linear_system(disc, K, rhs, preconditioner, tol, max_iters)
+            solve = solve_linear_system(
+                disc, K, rhs, preconditioner, tol, max_iters, on_system=on_system, kind="fem-newton"
+            )
             return solve.x.numpy(), solve
 
         u = np.where(free, u, scale * bc.values.reshape(u.shape))
