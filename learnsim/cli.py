@@ -108,7 +108,7 @@ class _StepBar:
             )
             self.progress.start()
             self.task = self.progress.add_task(self.title, total=steps, time=0.0)
-        self.progress.update(self.task, completed=step, time=time)
+        self.progress.update(self.task, completed=step, total=steps, time=time)  # SPH: steps is an estimate
 
     def close(self) -> None:
         if self.progress is not None:
@@ -119,6 +119,12 @@ def _print_summary(console, result, pvd: Path) -> None:
     from rich.table import Table
 
     s = result.scene
+    if s.kind == "sph":
+        table = Table(title=f"{s.scene.name}: {s.dim}D particles", show_header=False)
+        for label, value in [*result.summary_rows(), ("written", str(pvd))]:
+            table.add_row(label, value)
+        console.print(table)
+        return
     table = Table(
         title=f"{s.scene.name}: {result.mesh.n_cells} {result.mesh.element} cells, order {s.mesh.order}",
         show_header=False,

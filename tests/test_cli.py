@@ -55,7 +55,17 @@ region = "x < 1e-9"
 """
 
 SMALL_CANTILEVER = ["--set", "mesh.cells=[2,1,1]"]
-BUILTIN_SCENES = ["cantilever", "cook_membrane", "heat_plate", "heat_transient", "vibrating_beam"]
+BUILTIN_SCENES = [
+    "cantilever",
+    "cook_membrane",
+    "dam_break",
+    "dam_break_3d",
+    "heat_plate",
+    "heat_transient",
+    "hydrostatic_tank",
+    "poiseuille",
+    "vibrating_beam",
+]
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("learnsim")
 
@@ -113,7 +123,7 @@ BAD_INPUT = {
     "nu_half": ("cantilever", ["--set", "material.nu=0.5"], ["cantilever.toml", "[material].nu = 0.5", "below 0.5"]),
     "no_dirichlet": ("file", [], ["no_dirichlet.toml", "no Dirichlet condition", "singular"]),
     "nan_parameter": ("cantilever", ["--set", "material.E=nan"], ["cantilever.toml", "[material].E = nan", "finite"]),
-    "unknown_scene": ("cantilevr", [], ["no such scene 'cantilevr'", "cantilever, cook_membrane, heat_plate"]),
+    "unknown_scene": ("cantilevr", [], ["no such scene 'cantilevr'", "cantilever, cook_membrane, dam_break"]),
     "set_without_equals": ("cantilever", ["--set", "material.E"], ["override 'material.E'", "no '='"]),
     "set_empty_key": ("cantilever", ["--set", "material..E=3"], ["override 'material..E=3'", "empty key"]),
     "toml_syntax": ("file", [], ["toml_syntax.toml", "TOML syntax error", "line 13"]),

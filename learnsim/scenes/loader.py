@@ -12,6 +12,16 @@ The TOML layout mirrors :class:`~learnsim.scenes.scene.Scene`::
     [time]      dt, steps | end, integrator, mass        (optional: makes the scene time dependent)
     [initial]   displacement, velocity, temperature     (optional, with [time])
 
+An SPH scene (``kind = "sph"``) has no [mesh], [material], [[bc]], [[load]] or [initial]; it has::
+
+    [sph]       scheme, spacing, rest_density, viscosity, sound_speed, gamma, artificial_viscosity,
+                density_diffusion, kernel, h_over_spacing, gravity, gravity_ramp, domain, periodic
+    [[fluid]]   box = {lower, upper}, region, velocity
+    [[wall]]    kind = "block" | "tank", box, layers, velocity
+    [time]      end, dt (optional)
+    [output]    fields, frames, walls
+    [solver]    preconditioner, tol, max_iters             (scheme = "isph" only)
+
 Unknown tables and keys are rejected here (with the closest valid name as a hint); the
 values themselves are checked when the :class:`Scene` is built, so Python-built scenes get
 the same messages.
@@ -33,6 +43,8 @@ from learnsim.errors import InputError
 from learnsim.scenes.expression import Expression
 from learnsim.scenes.scene import (
     BoundaryCondition,
+    Box,
+    FluidSpec,
     InitialSpec,
     Load,
     MaterialSpec,
@@ -41,7 +53,9 @@ from learnsim.scenes.scene import (
     Scene,
     SceneInfo,
     SolverSpec,
+    SPHSpec,
     TimeSpec,
+    WallSpec,
 )
 from learnsim.scenes.validation import AXES, Checker, format_value
 
@@ -53,13 +67,15 @@ TABLES = {
     "output": OutputSpec,
     "time": TimeSpec,
     "initial": InitialSpec,
+    "sph": SPHSpec,
 }
 """[table] name -> the dataclass it becomes; its field names are the valid keys."""
-_OPTIONAL_TABLES = ("time", "initial")
+_OPTIONAL_TABLES = ("mesh", "time", "initial", "sph")
 """Tables that stay None when absent (the others take their defaults)."""
-ARRAYS = {"bc": BoundaryCondition, "load": Load}
+ARRAYS = {"bc": BoundaryCondition, "load": Load, "fluid": FluidSpec, "wall": WallSpec}
 """[[array of tables]] name -> the dataclass each entry becomes."""
-_REQUIRED_TABLES = ("scene", "mesh")
+_REQUIRED_TABLES = ("scene",)
+"""Tables every scene has; [mesh] is required by the FEM kinds (checked with the scene)."""
 
 
 def load_scene(scene: str | os.PathLike, overrides: Sequence[str] = ()) -> Scene:
@@ -126,7 +142,7 @@ def scene_from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = 
             items.append(cls(**_keys(c, f"[[{name}]][{i}]", entry, cls)))
         parts[name] = tuple(items)
 
-    mesh_file = parts["mesh"].file
+    mesh_file = None if parts["mesh"] is None else parts["mesh"].file
     if isinstance(mesh_file, str | os.PathLike):
         path = Path(mesh_file).expanduser()
         if not path.is_absolute() and base_dir is not None:
@@ -143,6 +159,9 @@ def scene_from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = 
         source=source,
         time=parts["time"],
         initial=parts["initial"],
+        sph=parts["sph"],
+        fluids=parts["fluid"],
+        walls=parts["wall"],
     )
 
 
@@ -156,6 +175,9 @@ def scene_to_dict(scene: Scene) -> dict[str, Any]:
         if "components" in bc:
             bc["components"] = [AXES[i] for i in bc["components"]]
     data["load"] = [_plain_table(load) for load in scene.loads]
+    if scene.kind == "sph":
+        data["fluid"] = [_plain_table(fluid) for fluid in scene.fluids]
+        data["wall"] = [_plain_table(wall) for wall in scene.walls]
     return data
 
 
@@ -268,6 +290,8 @@ def _plain(value: Any) -> Any:
         return value.source
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, Box):
+        return {"lower": list(value.lower), "upper": list(value.upper)}
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     return value

@@ -1,7 +1,8 @@
 """Run a validated :class:`Scene` with the engine, then write its results.
 
 A static scene is one solve and one frame; a time-dependent scene (``[time]``) is a rollout
-(see :mod:`learnsim.scenes.dynamics`) whose frames are written as they are computed.
+(see :mod:`learnsim.scenes.dynamics`) whose frames are written as they are computed; an SPH
+scene (kind "sph") is run by :mod:`learnsim.scenes.sph` and written as particle clouds.
 Everything that can be wrong with the input (a region that selects nothing, a
 conductivity expression that is negative somewhere, an explicit time step above the
 stability limit) is checked before anything is written, so bad input never leaves a
@@ -37,6 +38,7 @@ from learnsim.io import FrameSeries, read_mesh
 from learnsim.scenes.dynamics import Progress, StepStats, TimedLoad, TimeProblem, make_time_problem, simulate
 from learnsim.scenes.expression import Expression
 from learnsim.scenes.scene import Scene
+from learnsim.scenes.sph import SPHResult, run_sph, write_sph_result
 
 
 @dataclass
@@ -102,8 +104,11 @@ def build_mesh(scene: Scene) -> Mesh:
 
 def run_scene(
     scene: Scene, device: str | None = None, out_dir: str | Path | None = None, progress: Progress | None = None
-) -> RunResult:
+) -> RunResult | SPHResult:
     """Discretise, assemble and solve ``scene`` on ``device`` ("cpu", "cuda:0"; default Warp's).
+
+    An SPH scene returns an :class:`~learnsim.scenes.sph.SPHResult` (see
+    :func:`~learnsim.scenes.sph.run_sph`); the arguments mean the same.
 
     A static scene is one solve; a time-dependent one (with ``scene.time``) steps from its
     initial state and keeps a frame every ``scene.output.every`` steps plus the first and
@@ -123,6 +128,8 @@ def run_scene(
         EngineError: a solver that did not converge (or, stepping, a state that blew up).
     """
     device = _device(device)
+    if scene.kind == "sph":
+        return run_sph(scene, device, out_dir, progress)
     timings = {}
     t0 = time.perf_counter()
     mesh = build_mesh(scene)
@@ -183,13 +190,15 @@ def _solve_static(result: RunResult, bc, loads: list[TimedLoad], material, coeff
     return solution
 
 
-def write_result(result: RunResult, out_dir: str | Path) -> Path:
+def write_result(result: RunResult | SPHResult, out_dir: str | Path) -> Path:
     """Write ``out_dir/result.pvd`` and its frames (a static solve is one frame at t = 0).
 
     Raises:
         ValueError: a time-dependent result whose frames were written during the run (and
             not kept): its output is ``result.pvd``.
     """
+    if isinstance(result, SPHResult):
+        return write_sph_result(result, out_dir)
     out_dir = Path(out_dir)
     if result.scene.is_dynamic and not result.frames:
         raise ValueError(f"the frames of this run were written as it went, to {result.pvd}")

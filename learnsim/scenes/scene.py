@@ -11,7 +11,18 @@ Python users build one directly::
         loads=(Load("traction", (0, -1, 0), region="x > 10 - 1e-9"),),
     )
 
-A scene with a ``time`` part is time dependent (elastodynamics, transient heat conduction):
+An SPH scene (kind "sph") has no mesh: particles fill the boxes of its ``fluids`` and
+``walls`` (see :mod:`learnsim.scenes.sph_spec`), and it always has a ``time`` part::
+
+    dam = Scene(
+        scene=SceneInfo(name="dam", kind="sph", dim=2),
+        sph=SPHSpec(spacing=0.05, artificial_viscosity=0.02),
+        fluids=(FluidSpec(box=Box((0.0, 0.0), (1.0, 2.0))),),
+        walls=(WallSpec(kind="tank", box=Box((0.0, 0.0), (4.0, 3.0))),),
+        time=TimeSpec(end=0.5),
+    )
+
+A FEM scene with a ``time`` part is time dependent (elastodynamics, transient heat conduction):
 it starts from ``initial`` and steps with ``time.integrator``; without one it is static::
 
     plucked = replace(scene, loads=(), time=TimeSpec(dt=0.05, end=10.0, integrator="newmark"),
@@ -36,6 +47,7 @@ from pathlib import Path
 
 from learnsim.errors import InputError
 from learnsim.scenes.expression import Expression
+from learnsim.scenes.sph_spec import Box, FluidSpec, SPHSpec, WallSpec
 from learnsim.scenes.validation import (
     BC_TYPES,
     FIELDS,
@@ -62,15 +74,19 @@ __all__ = [
     "PRECONDITIONERS",
     "RAMPS",
     "BoundaryCondition",
+    "Box",
+    "FluidSpec",
     "InitialSpec",
     "Load",
     "MaterialSpec",
     "MeshSpec",
     "OutputSpec",
+    "SPHSpec",
     "Scene",
     "SceneInfo",
     "SolverSpec",
     "TimeSpec",
+    "WallSpec",
 ]
 
 
@@ -80,8 +96,9 @@ class SceneInfo:
 
     Attributes:
         name: short identifier.
-        kind: "diffusion" (heat conduction) or "elasticity" (solid mechanics); steady or
-            static without a ``[time]`` part, transient or dynamic with one.
+        kind: "diffusion" (heat conduction) or "elasticity" (solid mechanics), steady or
+            static without a ``[time]`` part, transient or dynamic with one; or "sph" (a
+            particle fluid, always with ``[time]``).
         dim: spatial dimension, 2 or 3.
         description: one line for ``learnsim scenes``.
     """
@@ -205,7 +222,9 @@ class SolverSpec:
     """Linear (and Newton) solver settings.
 
     Attributes:
-        preconditioner: "none", "jacobi", "ic0", "amg", or "learned:PATH" (a trained model).
+        preconditioner: "none", "jacobi", "ic0", "amg", or "learned:PATH" (a trained model);
+            None means "amg" for FEM and "ic0" for the pressure solve of an "isph" scene.
+            An SPH scene uses only preconditioner, tol and max_iters, and only with "isph".
         tol: relative residual tolerance of the Krylov solve, in (0, 1).
         max_iters: Krylov iteration limit; None lets the solver choose.
         newton_tol: relative residual tolerance of Newton's method (neo-hookean), in (0, 1).
@@ -213,7 +232,7 @@ class SolverSpec:
         load_steps: number of equal load increments (neo-hookean).
     """
 
-    preconditioner: str = "amg"
+    preconditioner: str | None = None
     tol: float = 1e-8
     max_iters: int | None = None
     newton_tol: float = 1e-8
@@ -225,32 +244,35 @@ class SolverSpec:
 class TimeSpec:
     """Time stepping; a scene with a ``TimeSpec`` is time dependent.
 
-    Exactly one of ``steps`` and ``end`` is given; after checking, ``steps`` is set
+    FEM: exactly one of ``steps`` and ``end`` is given; after checking, ``steps`` is set
     (``round(end / dt)`` when ``end`` was given) and ``end`` is None: the run ends at
-    :attr:`end_time` = ``steps * dt``.
+    :attr:`end_time` = ``steps * dt``. SPH: ``end`` is required, ``steps``, ``integrator``
+    and ``mass`` are not used, and ``dt`` is optional: without it every step takes the
+    stable step of the current state (see :mod:`learnsim.scenes.sph`).
 
     Attributes:
-        dt: time step (s), positive. For "explicit" it must be below the stability limit,
-            which is checked when the scene runs (it depends on the mesh).
+        dt: time step (s), positive; required for FEM. For "explicit" (and SPH) it must be
+            below the stability limit, which is checked when the scene runs (it depends on the
+            mesh, or the particles).
         steps: number of steps, positive.
         end: end time (s), positive.
         integrator: "explicit" (symplectic Euler; forward Euler for heat), "implicit-euler"
             (backward Euler, first order, dissipative) or "newmark" (average acceleration,
-            second order, energy conserving; Crank-Nicolson for heat). Default "newmark".
+            second order, energy conserving; Crank-Nicolson for heat). None means "newmark".
         mass: "lumped" (row sums) or "consistent"; None means "lumped" for "explicit" and
             "consistent" otherwise.
     """
 
-    dt: float
+    dt: float | None = None
     steps: int | None = None
     end: float | None = None
-    integrator: str = "newmark"
+    integrator: str | None = None
     mass: str | None = None
 
     @property
     def end_time(self) -> float:
-        """steps * dt (s), once checked."""
-        return self.steps * self.dt
+        """steps * dt (s) once checked; ``end`` for SPH."""
+        return self.end if self.steps is None else self.steps * self.dt
 
 
 @dataclass(frozen=True)
@@ -280,12 +302,19 @@ class OutputSpec:
             "velocity" (m/s, time-dependent scenes only) and "von_mises" (Pa) for
             elasticity, "temperature" (K) for diffusion. Empty means all; after checking,
             the full tuple.
-        every: time-dependent scenes only: write a frame every ``every`` steps, plus the
+            SPH: "velocity" (m/s), "pressure" (Pa), "density" (kg/m^3).
+        every: FEM time-dependent scenes only: write a frame every ``every`` steps, plus the
             initial and the final state; 1 after checking (None in a static scene).
+        frames: SPH only: frames after the initial one, at equal intervals of time up to
+            ``[time].end``; 20 by default.
+        walls: SPH only: also write the wall particles (after the fluid ones, with a point
+            field ``wall`` = 1); false by default.
     """
 
     fields: tuple[str, ...] = ()
     every: int | None = None
+    frames: int | None = None
+    walls: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -293,12 +322,15 @@ class Scene:
     """A complete, checked scene. See the module docstring for an example.
 
     Attributes:
-        scene, mesh, material, bcs, loads, solver, output: the parts above.
+        scene, mesh, material, bcs, loads, solver, output: the parts above; ``mesh`` is
+            required for FEM and absent (None) for SPH.
         source: file name used in error messages ("<python>" for scenes built in code).
         time: None for a static scene, else the time stepping.
         initial: the initial state of a time-dependent scene (None means at rest: zeros;
             after checking, an :class:`InitialSpec` whenever ``time`` is given). Only with
-            ``time``.
+            ``time``, FEM only.
+        sph, fluids, walls: kind "sph" only: the fluid model and lattice, the fluid blocks
+            (at least one) and the wall particles.
 
     Raises:
         InputError: when any value is invalid; the message names ``source``, the key and the
@@ -306,7 +338,7 @@ class Scene:
     """
 
     scene: SceneInfo
-    mesh: MeshSpec
+    mesh: MeshSpec | None = None
     material: MaterialSpec = field(default_factory=MaterialSpec)
     bcs: tuple[BoundaryCondition, ...] = ()
     loads: tuple[Load, ...] = ()
@@ -315,21 +347,23 @@ class Scene:
     source: str = "<python>"
     time: TimeSpec | None = None
     initial: InitialSpec | None = None
+    sph: SPHSpec | None = None
+    fluids: tuple[FluidSpec, ...] = ()
+    walls: tuple[WallSpec, ...] = ()
 
     def __post_init__(self) -> None:
         parts = {
             "scene": SceneInfo,
-            "mesh": MeshSpec,
             "material": MaterialSpec,
             "solver": SolverSpec,
             "output": OutputSpec,
         }
         for name, cls in parts.items():
             _require_type(self, name, getattr(self, name), cls)
-        for name, cls in (("time", TimeSpec), ("initial", InitialSpec)):
+        for name, cls in (("mesh", MeshSpec), ("time", TimeSpec), ("initial", InitialSpec), ("sph", SPHSpec)):
             if getattr(self, name) is not None:
                 _require_type(self, name, getattr(self, name), cls)
-        for name, cls in (("bcs", BoundaryCondition), ("loads", Load)):
+        for name, cls in (("bcs", BoundaryCondition), ("loads", Load), ("fluids", FluidSpec), ("walls", WallSpec)):
             items = getattr(self, name)
             if not isinstance(items, tuple | list):
                 raise _type_error(self, name, items, f"a tuple of {cls.__name__}")

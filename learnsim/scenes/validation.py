@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         TimeSpec,
     )
 
-KINDS = ("diffusion", "elasticity")
+KINDS = ("diffusion", "elasticity", "sph")
 GENERATORS = ("box", "quadrilateral")
 MODELS = ("linear", "neo-hookean")
 PLANES = ("strain", "stress")
@@ -50,8 +50,13 @@ MASSES = ("lumped", "consistent")
 PRECONDITIONERS = ("none", "jacobi", "ic0", "amg")
 """Built-in preconditioners; "learned:PATH" names a trained model as well."""
 LEARNED_PREFIX = "learned:"
-FIELDS = {"elasticity": ("displacement", "velocity", "von_mises"), "diffusion": ("temperature",)}
-"""Output fields per kind: displacement (m), velocity (m/s), von Mises stress (Pa), temperature (K)."""
+FIELDS = {
+    "elasticity": ("displacement", "velocity", "von_mises"),
+    "diffusion": ("temperature",),
+    "sph": ("velocity", "pressure", "density"),
+}
+"""Output fields per kind: displacement (m), velocity (m/s), von Mises stress (Pa), temperature (K),
+pressure (Pa), density (kg/m^3)."""
 DYNAMIC_FIELDS = ("velocity",)
 """Fields that exist only in time-dependent scenes."""
 AXES = ("x", "y", "z")
@@ -164,6 +169,15 @@ def check_scene(scene: Scene) -> dict[str, Any]:
     """Check every part of ``scene``; return the normalised parts (field name -> value)."""
     c = Checker(scene.source if isinstance(scene.source, str) else "<python>")
     info = _check_info(c, scene.scene)
+    if info.kind == "sph":
+        from learnsim.scenes.sph_spec import check_sph_scene  # it imports this module: import here
+
+        return check_sph_scene(c, info, scene)
+    if scene.mesh is None:
+        c.fail("[mesh]", "is missing")
+    for key, table in (("sph", "[sph]"), ("fluids", "[[fluid]]"), ("walls", "[[wall]]")):
+        if getattr(scene, key):
+            c.fail(table, 'is only for kind = "sph"')
     time = None if scene.time is None else _check_time(c, scene.time)
     return {
         "scene": info,
@@ -171,7 +185,7 @@ def check_scene(scene: Scene) -> dict[str, Any]:
         "material": _check_material(c, info, scene.material),
         "bcs": tuple(_check_bc(c, info, i, bc) for i, bc in enumerate(scene.bcs)) or _no_bc(c, info),
         "loads": tuple(_check_load(c, info, time, i, load) for i, load in enumerate(scene.loads)),
-        "solver": _check_solver(c, scene.solver),
+        "solver": check_solver(c, scene.solver),
         "output": _check_output(c, info, time, scene.output),
         "time": time,
         "initial": _check_initial(c, info, time, scene.initial),
@@ -422,9 +436,10 @@ def _ramp(c: Checker, key: str, time: TimeSpec | None, ramp: Any, ramp_time: Any
     return ramp, None if time is None else time.end_time
 
 
-def _check_solver(c: Checker, solver: SolverSpec) -> SolverSpec:
+def check_solver(c: Checker, solver: SolverSpec, default: str = "amg") -> SolverSpec:
+    """The checked solver settings; a preconditioner left out (None) becomes ``default``."""
     key = "[solver].preconditioner"
-    pc = c.string(key, solver.preconditioner)
+    pc = c.string(key, default if solver.preconditioner is None else solver.preconditioner)
     if pc.startswith(LEARNED_PREFIX):
         if not pc[len(LEARNED_PREFIX) :].strip():
             c.fail(key, "needs a model path after 'learned:'", pc)
@@ -438,6 +453,7 @@ def _check_solver(c: Checker, solver: SolverSpec) -> SolverSpec:
     max_iters = None if solver.max_iters is None else c.integer("[solver].max_iters", solver.max_iters)
     return replace(
         solver,
+        preconditioner=pc,
         **tols,
         max_iters=max_iters,
         newton_max_iters=c.integer("[solver].newton_max_iters", solver.newton_max_iters),
@@ -447,6 +463,9 @@ def _check_solver(c: Checker, solver: SolverSpec) -> SolverSpec:
 
 def _check_output(c: Checker, info: SceneInfo, time: TimeSpec | None, output: OutputSpec) -> OutputSpec:
     allowed = FIELDS[info.kind]
+    for key in ("frames", "walls"):
+        if getattr(output, key) is not None:  # the SPH kind has its own output check
+            c.fail(f"[output].{key}", 'is only for kind = "sph" (use every)', getattr(output, key))
     fields = c.sequence("[output].fields", output.fields, "field names")
     for name in fields:
         if name not in allowed:
@@ -481,7 +500,7 @@ def _check_time(c: Checker, time: TimeSpec) -> TimeSpec:
         steps = round(end / dt)
         if steps < 1:
             c.fail("[time].end", f"is less than half a step (dt = {format_value(dt)} s)", time.end)
-    integrator = c.choice("[time].integrator", time.integrator, INTEGRATORS)
+    integrator = "newmark" if time.integrator is None else c.choice("[time].integrator", time.integrator, INTEGRATORS)
     default_mass = "lumped" if integrator == "explicit" else "consistent"
     mass = default_mass if time.mass is None else c.choice("[time].mass", time.mass, MASSES)
     return replace(time, dt=dt, steps=steps, end=None, integrator=integrator, mass=mass)
@@ -506,16 +525,16 @@ def _check_initial(
         if kind != info.kind:
             c.fail(f"[initial].{key}", f"is only for {kind}", value)
         if kind == "diffusion":
-            checked[key] = _field_value(c, info, f"[initial].{key}", value)
+            checked[key] = field_value(c, info, f"[initial].{key}", value)
             continue
         items = c.sequence(f"[initial].{key}", value, "numbers or formulas")
         if len(items) != info.dim:
             c.fail(f"[initial].{key}", f": expected {info.dim} numbers or formulas (one per axis)", value)
-        checked[key] = tuple(_field_value(c, info, f"[initial].{key}", item, whole=value) for item in items)
+        checked[key] = tuple(field_value(c, info, f"[initial].{key}", item, whole=value) for item in items)
     return replace(initial, **checked)
 
 
-def _field_value(c: Checker, info: SceneInfo, key: str, value: Any, whole: Any = _MISSING) -> float | Expression:
+def field_value(c: Checker, info: SceneInfo, key: str, value: Any, whole: Any = _MISSING) -> float | Expression:
     """A number, or a formula of x, y, z (a formula without coordinates becomes its number)."""
     shown = value if whole is _MISSING else whole
     if isinstance(value, bool) or not isinstance(value, numbers.Real | str | Expression):

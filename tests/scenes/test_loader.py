@@ -71,7 +71,17 @@ def _fails(data: dict, pattern: str) -> None:
 
 def test_builtin_scenes_are_listed_with_descriptions():
     scenes = dict(builtin_scenes())
-    assert sorted(scenes) == ["cantilever", "cook_membrane", "heat_plate", "heat_transient", "vibrating_beam"]
+    assert sorted(scenes) == [
+        "cantilever",
+        "cook_membrane",
+        "dam_break",
+        "dam_break_3d",
+        "heat_plate",
+        "heat_transient",
+        "hydrostatic_tank",
+        "poiseuille",
+        "vibrating_beam",
+    ]
     assert all(description and "\n" not in description for description in scenes.values())
 
 
@@ -124,8 +134,8 @@ def test_scene_file_on_disk(tmp_path):
 
 def test_unknown_scene_lists_builtins():
     message = (
-        "no such scene 'foo' (not a file; built-in scenes: cantilever, cook_membrane, heat_plate, heat_transient, "
-        "vibrating_beam)"
+        "no such scene 'foo' (not a file; built-in scenes: cantilever, cook_membrane, dam_break, dam_break_3d, "
+        "heat_plate, heat_transient, hydrostatic_tank, poiseuille, vibrating_beam)"
     )
     with pytest.raises(InputError, match=re.escape(message)):
         load_scene("foo")
