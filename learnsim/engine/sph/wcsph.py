@@ -12,8 +12,10 @@ Physics, per fluid particle i (sums over neighbours j within the kernel support)
 - momentum: dv_i/dt = -sum_j m (p_i / rho_i^2 + p_j / rho_j^2) grad W_ij
   + laminar viscosity (Morris, Fox and Zhu 1997)
     sum_j m (mu_i + mu_j) / (rho_i rho_j) x_ij . grad W_ij / (r^2 + 0.01 h^2) v_ij, mu = rho nu,
-  + artificial viscosity (Monaghan 1992), fluid pairs only, -sum_j m Pi_ij grad W_ij with
-    Pi_ij = -alpha c0 h v_ij . x_ij / ((r^2 + 0.01 h^2) rho_ij) when v_ij . x_ij < 0,
+  + artificial viscosity (Monaghan 1992), -sum_j m Pi_ij grad W_ij with
+    Pi_ij = -alpha c0 h v_ij . x_ij / ((r^2 + 0.01 h^2) rho_ij) when v_ij . x_ij < 0, on fluid
+    pairs and on fluid-wall pairs (as DualSPHysics applies it to boundary pairs; a wall is seen
+    at its no-slip velocity, like in the laminar term),
   + gravity g.
 
 Walls are layers of particles (Adami, Hu and Adams 2012): before each momentum evaluation
@@ -35,9 +37,11 @@ then also sees the neighbours of its images shifted by -L and +L (one launch per
 
 Every step allocates new arrays and new hash grids and overwrites nothing, so a rollout
 built with ``make_state(..., requires_grad=True)`` can be recorded on a ``wp.Tape`` and
-differentiated (the neighbour sets carry no derivative). Warp's adjoint replays a dynamic
-loop's body but not its accumulators, so the kernels use neighbour sums only linearly and
-combine them in separate launches.
+differentiated (the neighbour sets carry no derivative); passing the viscosity as a (1,)
+array (``viscosity=`` of ``make_state`` and ``step``) gives its gradient too (a Warp tape gives
+none for a struct member); ``learnsim.engine.bridge.sph.rollout`` wraps such a rollout for JAX.
+Warp's adjoint replays a dynamic loop's body but not its accumulators, so the kernels use
+neighbour sums only linearly and combine them in separate launches.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ class WCSPH:
         rest_density: rho0 (kg/m^3).
         gamma: Tait exponent (7 for water, 1 for a linear equation of state).
         viscosity: kinematic viscosity nu (m^2/s) of the laminar (Morris) term.
-        artificial_viscosity: Monaghan's alpha (dimensionless), fluid pairs only.
+        artificial_viscosity: Monaghan's alpha (dimensionless), fluid and fluid-wall pairs.
         density_diffusion: delta of delta-SPH (dimensionless, 0.1 is usual; 0 turns it off).
         gravity: body force per unit mass (m/s^2), dim components.
         kernel: "cubic" | "wendland" | "quintic".
@@ -202,6 +206,7 @@ def make_state(
     wall_velocities=None,
     device=None,
     requires_grad: bool = False,
+    viscosity: wp.array | None = None,
 ) -> FluidState:
     """The initial state, with walls extrapolated and accelerations evaluated.
 
@@ -214,6 +219,8 @@ def make_state(
         wall_velocities: (n_wall, dim) constant wall velocities (m/s), zero by default.
         device: Warp device of the arrays.
         requires_grad: allocate gradients, so that steps can be recorded on a ``wp.Tape``.
+        viscosity: optional (1,) float64 array of the kinematic viscosity (m^2/s) replacing
+            ``params.viscosity``; with ``requires_grad`` a tape gives its gradient.
     """
     x = _check_points(params, "positions", positions)
     xw = _check_points(params, "wall_positions", wall_positions)
@@ -253,7 +260,15 @@ def make_state(
         wall_densities=scalar(np.full(len(xw), params.rest_density)),
     )
     walls, acc = forces.walls_and_accelerations(
-        params, c, state.positions, state.velocities, rho_wp, p_wp, state.wall_positions, state.wall_velocities
+        params,
+        c,
+        state.positions,
+        state.velocities,
+        rho_wp,
+        p_wp,
+        state.wall_positions,
+        state.wall_velocities,
+        viscosity,
     )
     return replace(state, accelerations=acc, wall_pressures=walls[0], wall_densities=walls[1])
 
@@ -271,20 +286,31 @@ def stable_time_step(params: WCSPH, state: FluidState) -> float:
     return dt
 
 
-def step(params: WCSPH, state: FluidState, dt: float | None = None) -> FluidState:
+def step(
+    params: WCSPH,
+    state: FluidState,
+    dt: float | None = None,
+    viscosity: wp.array | None = None,
+    check_stability: bool = True,
+) -> FluidState:
     """Advance ``state`` by one kick-drift-kick step of ``dt`` seconds (the stable step if None).
 
-    A ``dt`` above ``stable_time_step`` raises InputError.
+    A ``dt`` above ``stable_time_step`` raises InputError, unless ``check_stability`` is False
+    (a fixed-step rollout checked once at its start; the check reads the arrays back to the host).
+    ``viscosity``: optional (1,) float64 array of the kinematic viscosity (m^2/s) replacing
+    ``params.viscosity`` (differentiable on a tape; the stable step still reads ``params.viscosity``).
     """
+    if dt is not None and not check_stability:
+        return _step(params, state, dt, viscosity)
     stable = stable_time_step(params, state)
     if dt is None:
         dt = stable
     elif not (dt > 0.0 and dt <= stable * (1.0 + 1e-12)):
         raise InputError(f"sph: time step dt = {dt:.3e} s must be in (0, {stable:.3e}] (the stable limit)")
-    return _step(params, state, dt)
+    return _step(params, state, dt, viscosity)
 
 
-def _step(params: WCSPH, state: FluidState, dt: float) -> FluidState:
+def _step(params: WCSPH, state: FluidState, dt: float, viscosity: wp.array | None = None) -> FluidState:
     c = forces.constants(params)
     device, grad = state.positions.device, state.positions.requires_grad
     n, n_wall = state.n_fluid, len(state.wall_positions)
@@ -319,7 +345,7 @@ def _step(params: WCSPH, state: FluidState, dt: float) -> FluidState:
     # the continuity equation sees the walls' prescribed velocities only
     walls = (wall_half, state.wall_velocities, state.wall_velocities, state.wall_densities, state.wall_pressures)
     grids = forces.neighbour_grids(params, x_half, wall_half)
-    drho = forces.rates(params, c, 0, grids, x_half, v_half, state.densities, state.pressures, walls)
+    drho = forces.rates(params, c, 0, grids, x_half, v_half, state.densities, state.pressures, walls, viscosity)
     rho = wp.empty(n, dtype=wp.float64, device=device, requires_grad=grad)
     p = wp.empty(n, dtype=wp.float64, device=device, requires_grad=grad)
     wp.launch(
@@ -335,7 +361,9 @@ def _step(params: WCSPH, state: FluidState, dt: float) -> FluidState:
         outputs=[x_new, v_tmp],
         device=device,
     )
-    walls, acc = forces.walls_and_accelerations(params, c, x_new, v_half, rho, p, wall_new, state.wall_velocities)
+    walls, acc = forces.walls_and_accelerations(
+        params, c, x_new, v_half, rho, p, wall_new, state.wall_velocities, viscosity
+    )
     v_new = wp.empty(n, dtype=wp.vec3d, device=device, requires_grad=grad)
     x_same = wp.empty(n, dtype=wp.vec3d, device=device, requires_grad=grad)
     wp.launch(

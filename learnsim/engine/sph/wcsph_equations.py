@@ -13,7 +13,11 @@ from learnsim.engine.sph.kernels import kernel_gradient, kernel_value
 
 @wp.struct
 class Constants:
-    """Fluid constants in SI units; kernel is an id of KERNEL_IDS."""
+    """Fluid constants in SI units; kernel is an id of KERNEL_IDS.
+
+    ``nu`` is the kinematic viscosity of ``params``; ``rates`` reads nu from a (1,) array
+    instead, because a Warp tape gives no gradient for a struct member.
+    """
 
     dim: int
     kernel: int
@@ -138,6 +142,7 @@ def wall_state(
 @wp.kernel
 def rates(
     c: Constants,
+    nu: wp.array(dtype=wp.float64),
     momentum: int,
     image: int,
     shift: wp.vec3d,
@@ -159,6 +164,7 @@ def rates(
     zero shift and adds the body force), written to row ``image``.
 
     momentum = 0: density rate only (drho); momentum = 1: acceleration only (acc).
+    nu: (1,) kinematic viscosity (m^2/s) of the laminar term, an array so that it has a gradient.
     """
     i = wp.tid()
     xi = x[i]
@@ -186,7 +192,7 @@ def rates(
             else:
                 a -= (c.mass * (pi_rho2 + p[j] / (rhoj * rhoj))) * grad
                 x_dot_grad = wp.dot(x_ij, grad) / (r * r + eta2)
-                a += (c.mass * c.nu * (rhoi + rhoj) / (rhoi * rhoj) * x_dot_grad) * v_ij
+                a += (c.mass * nu[0] * (rhoi + rhoj) / (rhoi * rhoj) * x_dot_grad) * v_ij
                 v_dot_x = wp.dot(v_ij, x_ij)
                 if v_dot_x < wp.float64(0.0):
                     mu = c.h * v_dot_x / (r * r + eta2)
@@ -202,7 +208,13 @@ def rates(
                 rhow = wall_rho[w]
                 a -= (c.mass * (pi_rho2 + wall_p[w] / (rhow * rhow))) * grad
                 x_dot_grad = wp.dot(x_iw, grad) / (r * r + eta2)
-                a += (c.mass * c.nu * (rhoi + rhow) / (rhoi * rhow) * x_dot_grad) * (vi - wall_v_noslip[w])
+                # viscous terms see the wall's no-slip (ghost) velocity
+                v_iw = vi - wall_v_noslip[w]
+                a += (c.mass * nu[0] * (rhoi + rhow) / (rhoi * rhow) * x_dot_grad) * v_iw
+                v_dot_x = wp.dot(v_iw, x_iw)
+                if v_dot_x < wp.float64(0.0):
+                    mu = c.h * v_dot_x / (r * r + eta2)
+                    a += (c.mass * c.alpha * c.c0 * mu / (wp.float64(0.5) * (rhoi + rhow))) * grad
     if momentum == 0:
         drho[image, i] = rate
     else:

@@ -44,6 +44,11 @@ def constants(params: WCSPH) -> eq.Constants:
     return c
 
 
+def viscosity_array(params: WCSPH, device=None, requires_grad: bool = False) -> wp.array:
+    """(1,) float64 array holding ``params.viscosity`` (m^2/s), the form the rates kernel reads."""
+    return wp.array([params.viscosity], dtype=wp.float64, device=device, requires_grad=requires_grad)
+
+
 def image_shifts(params: WCSPH) -> list[wp.vec3d]:
     """Offsets of the periodic images of the domain, the zero offset first (one per 3^k)."""
     shifts = [np.zeros(3)]
@@ -74,12 +79,15 @@ def neighbour_grids(params: WCSPH, x: wp.array, wall_x: wp.array):
     return grids
 
 
-def rates(params, c, momentum, grids, x, v, rho, p, walls):
+def rates(params, c, momentum, grids, x, v, rho, p, walls, nu=None):
     """Density rate (momentum = 0) or acceleration (1), summed over the periodic images.
 
     walls: (positions, prescribed velocities, no-slip velocities, densities, pressures).
+    nu: (1,) kinematic viscosity array (m^2/s); None uses ``params.viscosity``.
     """
     device, grad = x.device, x.requires_grad
+    if nu is None:
+        nu = viscosity_array(params, device)
     shifts = image_shifts(params)
     dtype = wp.vec3d if momentum else wp.float64
     parts = wp.empty((len(shifts), len(x)), dtype=dtype, device=device, requires_grad=grad)
@@ -88,7 +96,7 @@ def rates(params, c, momentum, grids, x, v, rho, p, walls):
         wp.launch(
             eq.rates,
             dim=len(x),
-            inputs=[c, momentum, image, shift, grids[0].id, grids[1].id, x, v, rho, p, *walls],
+            inputs=[c, nu, momentum, image, shift, grids[0].id, grids[1].id, x, v, rho, p, *walls],
             outputs=[drho, acc],
             device=device,
         )
@@ -97,8 +105,10 @@ def rates(params, c, momentum, grids, x, v, rho, p, walls):
     return total
 
 
-def walls_and_accelerations(params, c, x, v, rho, p, wall_x, wall_v):
+def walls_and_accelerations(params, c, x, v, rho, p, wall_x, wall_v, nu=None):
     """Wall extrapolation then accelerations at (x, v, rho, p) with walls at wall_x moving at wall_v.
+
+    nu: (1,) kinematic viscosity array (m^2/s); None uses ``params.viscosity``.
 
     Returns ((wall pressures, wall densities), accelerations).
     """
@@ -128,4 +138,4 @@ def walls_and_accelerations(params, c, x, v, rho, p, wall_x, wall_v):
         device=device,
     )
     walls = (wall_x, wall_v, wall_v_noslip, wall_rho, wall_p)
-    return (wall_p, wall_rho), rates(params, c, 1, grids, x, v, rho, p, walls)
+    return (wall_p, wall_rho), rates(params, c, 1, grids, x, v, rho, p, walls, nu)

@@ -111,11 +111,14 @@ def dam_break_fronts(n: int, t_end: float) -> list[tuple[float, float, float]]:
 
 
 def test_dam_break_s5_coarse():
-    """S5, 800 particles up to T = 2.
+    """S5, 800 particles up to T = 2; measured Z = 1.333, 1.667, 2.519 (+9.5, +13.1, +9.9 %).
 
     The front runs ahead of the experiment, as SPH and other inviscid computations do
-    (Colagrossi and Landrini 2003): by 10 to 15 % here, and by more on finer particles, so the
-    10 % of VALIDATION.md is not met; this test holds the measured behaviour.
+    (Colagrossi and Landrini 2003), most at T = 1.22, where Martin and Moyce's early record
+    lags (the gate release is not modelled). Artificial viscosity on fluid-wall pairs took
+    1-3 % off; a hydrostatic initial density, finer particles and the front taken at the
+    foremost particle centre (-dx/2) do not bring T = 1.22 within 10 %, so the 10 % of
+    VALIDATION.md is not met there; this test holds the measured behaviour.
     """
     for T, Z, front in dam_break_fronts(20, 2.0):
         assert Z <= front <= 1.2 * Z, (T, Z, front)
@@ -123,7 +126,8 @@ def test_dam_break_s5_coarse():
 
 @pytest.mark.slow
 def test_dam_break_s5_full():
-    """S5, 3200 particles over the whole record."""
+    """S5, 3200 particles over the whole record; measured Z = 1.365, 1.705, 2.548, 3.264, 4.417,
+    5.474 (+12.2, +15.7, +11.2, +9.0, +6.8, +10.7 %)."""
     for T, Z, front in dam_break_fronts(40, 4.1):
         assert Z <= front <= 1.2 * Z, (T, Z, front)
 
