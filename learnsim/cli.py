@@ -10,12 +10,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from learnsim import cli_learning
 from learnsim.engine import quiet_warp
 from learnsim.errors import EngineError, InputError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="learnsim", description="Differentiable FEM simulation in NVIDIA Warp.")
+    parser = argparse.ArgumentParser(
+        prog="learnsim", description="Differentiable FEM and SPH simulation in NVIDIA Warp, with learned solvers."
+    )
     parser.add_argument("--verbose", action="store_true", help="show Warp's compilation and device messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -38,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--field", help="array to colour by (default: von_mises, displacement or temperature)")
 
     sub.add_parser("scenes", help="list the built-in scenes")
+    cli_learning.add_commands(sub)
     return parser
 
 
@@ -45,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     quiet_warp(args.verbose)
     try:
-        return {"run": _run, "render": _render, "scenes": _scenes}[args.command](args)
+        commands = {"run": _run, "render": _render, "scenes": _scenes}
+        commands |= {"generate": cli_learning.generate, "train": cli_learning.train, "eval": cli_learning.evaluate}
+        return commands[args.command](args)
     except InputError as err:
         print(f"learnsim: error: {err}", file=sys.stderr)
         return 2

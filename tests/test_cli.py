@@ -64,6 +64,7 @@ BUILTIN_SCENES = [
     "heat_transient",
     "hydrostatic_tank",
     "poiseuille",
+    "poisson_obstacles",
     "vibrating_beam",
 ]
 

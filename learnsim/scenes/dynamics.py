@@ -21,6 +21,7 @@ from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.materials import LinearElastic, NeoHookean
 from learnsim.engine.integrate import Body, State, initial_state, make_body, stable_time_step, step
 from learnsim.engine.solvers.newton import NewtonReport
+from learnsim.engine.solvers.systems import SystemCallback
 from learnsim.errors import EngineError, InputError
 from learnsim.scenes.expression import Expression
 from learnsim.scenes.scene import Scene
@@ -80,6 +81,7 @@ class TimeProblem:
         dt: time step (s); steps: number of steps; every: output every ``every`` steps.
         integrator: "explicit" | "implicit-euler" | "newmark".
         dt_limit: explicit only: the estimated stability limit (s); None otherwise.
+        on_system: called with every linear system a step solves, or None.
     """
 
     body: Body
@@ -90,6 +92,7 @@ class TimeProblem:
     every: int
     integrator: str
     dt_limit: float | None = None
+    on_system: SystemCallback | None = None
 
     @property
     def output_steps(self) -> list[int]:
@@ -123,6 +126,7 @@ def make_time_problem(
     loads: Sequence[TimedLoad],
     coefficient,
     material: LinearElastic | NeoHookean | None = None,
+    on_system: SystemCallback | None = None,
 ) -> TimeProblem:
     """The rollout of a time-dependent ``scene``, checked before anything runs.
 
@@ -132,6 +136,7 @@ def make_time_problem(
         coefficient: (lambda, mu) in Pa for elasticity, conductivity (W/m/K) for diffusion:
             a constant or per quadrature point.
         material: elasticity only, the material law.
+        on_system: called with every linear system the rollout solves (kept in the problem).
 
     Raises:
         InputError: an initial field that is not finite at some node, or an explicit time
@@ -156,8 +161,10 @@ def make_time_problem(
             )
     u0, v0 = _initial_fields(scene, disc)
     loads = tuple(loads)
-    state = initial_state(body, u0, v0, external_load(loads, 0.0, u0), t0=0.0)
-    return TimeProblem(body, loads, state, time.dt, time.steps, scene.output.every, time.integrator, dt_limit)
+    state = initial_state(body, u0, v0, external_load(loads, 0.0, u0), t0=0.0, on_system=on_system)
+    return TimeProblem(
+        body, loads, state, time.dt, time.steps, scene.output.every, time.integrator, dt_limit, on_system
+    )
 
 
 def simulate(
@@ -183,7 +190,10 @@ def simulate(
         t = k * dt
         f_new = external_load(problem.loads, t, state.u)
         report = NewtonReport()
-        state = step(body, state, dt, problem.integrator, f_old, f_new, dt_limit=problem.dt_limit, report=report)
+        state = step(
+            body, state, dt, problem.integrator, f_old, f_new, dt_limit=problem.dt_limit, report=report,
+            on_system=problem.on_system,
+        )  # fmt: skip
         if not (np.all(np.isfinite(state.u)) and np.all(np.isfinite(state.v))):
             raise EngineError(
                 f"step {k} (t = {t:g} s): the state is no longer finite; {problem.integrator} is unstable at "

@@ -404,9 +404,9 @@ def scene_family(scene: str | os.PathLike, overrides: Sequence[str] = (), device
     ``overrides`` (``--set``) apply after the sampled values, so they win. The table and one
     sampled scene are checked here, so bad input fails before any worker starts.
     """
-    from learnsim.scenes.loader import _read  # the loader's file-or-built-in lookup
+    from learnsim.scenes.loader import read_scene_text
 
-    text, source, base_dir = _read(scene)
+    text, source, base_dir = read_scene_text(scene)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -423,8 +423,8 @@ def _sampled_scene(data: dict, seed: int, source: str, base_dir, user: tuple[str
     values = spec.draw(np.random.default_rng(seed))
     scene_data = {k: v for k, v in data.items() if k != "generate"}
     scene = scene_from_dict(apply_overrides(scene_data, [*as_overrides(values), *user]), source, base_dir)
-    if scene.kind != "diffusion" or scene.is_dynamic:
-        raise InputError(f"{source}: generate supports static diffusion scenes for now (kind = {scene.kind!r})")
+    if scene.kind == "sph" and scene.sph.scheme != "isph":
+        raise InputError(f'{source}: a {scene.sph.scheme} scene solves no linear systems: use scheme = "isph"')
     return scene, values
 
 
@@ -437,27 +437,11 @@ def scene_systems(
     """
     scene, values = _sampled_scene(data, seed, source, base_dir, tuple(overrides))
     systems: list[LinearSystem] = []
-    _solve_static_diffusion(scene, device, systems.append)
+    from learnsim.scenes.run import run_scene
+
+    run_scene(scene, device, on_system=systems.append)
     parameters = {"scene": scene.scene.name, **values}
     return [replace(s, parameters={**s.parameters, **parameters}) for s in systems]
-
-
-def _solve_static_diffusion(scene, device, on_system) -> None:
-    # Stand-in until run_scene takes on_system: the static diffusion branch of run_scene.
-    from learnsim.engine.fem.assembly import assemble_diffusion
-    from learnsim.engine.fem.discretization import discretize
-    from learnsim.engine.fem.statics import solve_linear_static
-    from learnsim.scenes.run import _conductivity, _device, _dirichlet, _loads, build_mesh
-
-    disc = discretize(build_mesh(scene), scene.mesh.order or 1, components=1, device=_device(device))
-    loads = _loads(scene, disc)
-    load = disc.nodal(sum(load.vector for load in loads) if loads else np.zeros(disc.n_nodes))
-    stiffness = assemble_diffusion(disc, _conductivity(scene, disc))
-    solver = scene.solver
-    bc = _dirichlet(scene, disc)
-    solve_linear_static(
-        disc, stiffness, load, bc, solver.preconditioner, solver.tol, solver.max_iters, on_system=on_system
-    )
 
 
 __all__ = [

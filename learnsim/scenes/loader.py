@@ -90,7 +90,7 @@ def load_scene(scene: str | os.PathLike, overrides: Sequence[str] = ()) -> Scene
     Raises:
         InputError: no such scene, a TOML syntax error, or any invalid key or value.
     """
-    text, source, base_dir = _read(scene)
+    text, source, base_dir = read_scene_text(scene)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -111,8 +111,14 @@ def scene_from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = 
     if not isinstance(data, dict):
         c.fail("scene", ": expected a table of tables", data)
     for name in data:
+        if name == "generate":
+            # the parameter distributions of `learnsim generate`; a plain run uses the scene as written
+            from learnsim.scenes.generate import GenerateSpec
+
+            GenerateSpec.from_table(data[name], source)
+            continue
         if name not in TABLES and name not in ARRAYS:
-            hint = _suggest(name, [f"[{t}]" for t in TABLES] + [f"[[{a}]]" for a in ARRAYS])
+            hint = _suggest(name, [f"[{t}]" for t in TABLES] + ["[generate]"] + [f"[[{a}]]" for a in ARRAYS])
             c.fail(f"[{name}]", f"is not a known table{hint}")
     for name in _REQUIRED_TABLES:
         if name not in data:
@@ -306,7 +312,7 @@ def _builtin_files() -> dict[str, Any]:
     return {r.name.removesuffix(".toml"): r for r in folder.iterdir() if r.name.endswith(".toml")}
 
 
-def _read(scene: str | os.PathLike) -> tuple[str, str, Path | None]:
+def read_scene_text(scene: str | os.PathLike) -> tuple[str, str, Path | None]:
     """(text, source name for messages, folder for relative paths) of a file or built-in."""
     path = Path(scene).expanduser()
     if path.is_file():

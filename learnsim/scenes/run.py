@@ -33,6 +33,7 @@ from learnsim.engine.fem.mesh import Mesh, box_mesh, quadrilateral_mesh
 from learnsim.engine.fem.postprocess import von_mises_per_cell
 from learnsim.engine.fem.statics import StaticResult, solve_linear_static, solve_neo_hookean
 from learnsim.engine.integrate import energies
+from learnsim.engine.solvers.systems import SystemCallback
 from learnsim.errors import InputError
 from learnsim.io import FrameSeries, read_mesh
 from learnsim.scenes.dynamics import Progress, StepStats, TimedLoad, TimeProblem, make_time_problem, simulate
@@ -103,7 +104,11 @@ def build_mesh(scene: Scene) -> Mesh:
 
 
 def run_scene(
-    scene: Scene, device: str | None = None, out_dir: str | Path | None = None, progress: Progress | None = None
+    scene: Scene,
+    device: str | None = None,
+    out_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    on_system: SystemCallback | None = None,
 ) -> RunResult | SPHResult:
     """Discretise, assemble and solve ``scene`` on ``device`` ("cpu", "cuda:0"; default Warp's).
 
@@ -120,6 +125,9 @@ def run_scene(
             output appears only when the whole run succeeds. Without it, frames are kept in
             ``RunResult.frames`` for :func:`write_result`.
         progress: time-dependent scenes: ``progress(step, steps, time)`` after each step.
+        on_system: called with every linear system the run solves (a
+            :class:`~learnsim.engine.solvers.LinearSystem`: static and implicit FEM solves,
+            Newton corrections, ISPH pressure equations); ``learnsim generate`` records them.
 
     Raises:
         InputError: input that is wrong on the mesh (a region that selects nothing, an
@@ -129,7 +137,7 @@ def run_scene(
     """
     device = _device(device)
     if scene.kind == "sph":
-        return run_sph(scene, device, out_dir, progress)
+        return run_sph(scene, device, out_dir, progress, on_system)
     timings = {}
     t0 = time.perf_counter()
     mesh = build_mesh(scene)
@@ -143,18 +151,20 @@ def run_scene(
     material = _material(scene) if elasticity else None
     coefficient = _lame(disc, material) if elasticity else _conductivity(scene, disc)
     if scene.is_dynamic:
-        problem = make_time_problem(scene, disc, bc, loads, coefficient, material)
+        problem = make_time_problem(scene, disc, bc, loads, coefficient, material, on_system)
         timings["assemble"] = time.perf_counter() - t0
         result = RunResult(scene=scene, mesh=mesh, discretization=disc, solution=None, timings=timings)
         return _rollout(result, problem, material, out_dir, progress)
     result = RunResult(scene=scene, mesh=mesh, discretization=disc, solution=None, timings=timings)
-    result.solution = _solve_static(result, bc, loads, material, coefficient, t0)
+    result.solution = _solve_static(result, bc, loads, material, coefficient, t0, on_system)
     if out_dir is not None:
         result.pvd = write_result(result, out_dir)
     return result
 
 
-def _solve_static(result: RunResult, bc, loads: list[TimedLoad], material, coefficient, t0: float) -> StaticResult:
+def _solve_static(
+    result: RunResult, bc, loads: list[TimedLoad], material, coefficient, t0: float, on_system=None
+) -> StaticResult:
     """Assemble and solve the static problem (loads at their given values, ramps ignored) and fill in
     ``result``'s fields and timings; ``t0`` is when assembly started."""
     scene, disc, timings = result.scene, result.discretization, result.timings
@@ -179,9 +189,12 @@ def _solve_static(result: RunResult, bc, loads: list[TimedLoad], material, coeff
             solver.newton_tol,
             solver.newton_max_iters,
             solver.load_steps,
+            on_system=on_system,
         )
     else:
-        solution = solve_linear_static(disc, stiffness, load, bc, solver.preconditioner, solver.tol, solver.max_iters)
+        solution = solve_linear_static(
+            disc, stiffness, load, bc, solver.preconditioner, solver.tol, solver.max_iters, on_system=on_system
+        )
     timings["solve"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

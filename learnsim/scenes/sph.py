@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from learnsim.engine.solvers.systems import SystemCallback
 from learnsim.errors import EngineError, InputError
 from learnsim.io import FrameSeries
 from learnsim.scenes.dynamics import Progress
@@ -139,7 +140,11 @@ def make_params(scene: Scene):
 
 
 def run_sph(
-    scene: Scene, device=None, out_dir: str | Path | None = None, progress: Progress | None = None
+    scene: Scene,
+    device=None,
+    out_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    on_system: SystemCallback | None = None,
 ) -> SPHResult:
     """Lay out the particles of ``scene``, step them to ``[time].end`` and keep or write the frames.
 
@@ -149,6 +154,7 @@ def run_sph(
             folder appears only when the whole run succeeds); else keep them in
             ``SPHResult.frames``.
         progress: ``progress(step, estimated steps, time)`` after each step.
+        on_system: ISPH only, called with each step's pressure system.
 
     Raises:
         InputError: bad particles (see :func:`build_particles`) or a ``[time].dt`` above the
@@ -184,7 +190,7 @@ def run_sph(
         output_time += _emit(result, series, first, out_dir)
         for target in targets[1:]:
             while target - state.time > 1e-12 * end:
-                state = _step(scene, engine, params, state, target, result)
+                state = _step(scene, engine, params, state, target, result, on_system)
                 if progress is not None:
                     left = (end - state.time) / max(result.dt_max, 1e-300)
                     progress(result.steps, result.steps + math.ceil(left - 1e-9), state.time)
@@ -221,7 +227,7 @@ def _gravity_scale(scene: Scene, t: float) -> float:
     return 0.5 * (1.0 + math.sin((min(t / ramp, 1.0) - 0.5) * math.pi))
 
 
-def _step(scene: Scene, engine, params, state, target: float, result: SPHResult):
+def _step(scene: Scene, engine, params, state, target: float, result: SPHResult, on_system=None):
     """One step towards ``target`` (s), shortened to land on it; updates the counters in ``result``."""
     scale = _gravity_scale(scene, state.time)
     if scale != 1.0:
@@ -238,6 +244,8 @@ def _step(scene: Scene, engine, params, state, target: float, result: SPHResult)
     if dt < target - state.time:
         result.dt_min, result.dt_max = min(result.dt_min, dt), max(result.dt_max, dt)
     result.steps += 1
+    if on_system is not None and scene.sph.scheme == "isph":
+        return engine.step(params, state, min(dt, target - state.time), on_system=on_system)
     return engine.step(params, state, min(dt, target - state.time))
 
 

@@ -80,6 +80,7 @@ def test_builtin_scenes_are_listed_with_descriptions():
         "heat_transient",
         "hydrostatic_tank",
         "poiseuille",
+        "poisson_obstacles",
         "vibrating_beam",
     ]
     assert all(description and "\n" not in description for description in scenes.values())
@@ -135,7 +136,7 @@ def test_scene_file_on_disk(tmp_path):
 def test_unknown_scene_lists_builtins():
     message = (
         "no such scene 'foo' (not a file; built-in scenes: cantilever, cook_membrane, dam_break, dam_break_3d, "
-        "heat_plate, heat_transient, hydrostatic_tank, poiseuille, vibrating_beam)"
+        "heat_plate, heat_transient, hydrostatic_tank, poiseuille, poisson_obstacles, vibrating_beam)"
     )
     with pytest.raises(InputError, match=re.escape(message)):
         load_scene("foo")

@@ -1,5 +1,6 @@
 """Linear solvers in Warp: PCG with its residual history, and the preconditioners it takes."""
 
+from learnsim.engine.solvers.factor_preconditioner import FactorPreconditioner
 from learnsim.engine.solvers.incomplete_cholesky import IncompleteCholesky
 from learnsim.engine.solvers.pcg import SolverBreakdown, SolveResult, pcg
 from learnsim.engine.solvers.preconditioners import (
@@ -16,6 +17,7 @@ from learnsim.engine.solvers.sparse import bsr_to_csr, csr_to_bsr
 from learnsim.engine.solvers.systems import LinearSystem, SystemCallback
 
 __all__ = [
+    "FactorPreconditioner",
     "PRECONDITIONER_NAMES",
     "AMGPreconditioner",
     "IdentityPreconditioner",

@@ -1,0 +1,117 @@
+"""The learning commands of ``learnsim``: generate, train and eval (``cli.py`` parses, these run)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from learnsim.errors import InputError
+
+
+def add_commands(sub) -> None:
+    """Add the generate, train and eval sub-commands to ``learnsim``'s argument parser."""
+    generate = sub.add_parser("generate", help="record the linear systems of a scene family into a dataset")
+    generate.add_argument("scene", help="built-in scene name or TOML path, with a [generate] table")
+    generate.add_argument("--samples", type=int, required=True, help="number of sampled scenes")
+    generate.add_argument("--out", type=Path, required=True, help="dataset folder (manifest.json + HDF5 shards)")
+    generate.add_argument("--workers", type=int, help="local dask workers (default: one per core; 0: in-process)")
+    generate.add_argument("--scheduler", help="address of an existing dask scheduler, e.g. tcp://host:8786")
+    generate.add_argument("--shard-size", type=int, default=16, help="samples per HDF5 shard (default 16)")
+    generate.add_argument("--seed", type=int, default=0, help="base random seed (sample i uses (seed, i))")
+    generate.add_argument("--device", default="cpu", help="Warp device of the workers")
+    generate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+
+    train = sub.add_parser("train", help="train a learned preconditioner on a dataset")
+    train.add_argument("kind", choices=["gnn-factor", "dcdm"], help="model kind")
+    train.add_argument("--data", type=Path, required=True, help="dataset folder")
+    train.add_argument("--out", type=Path, required=True, help="model file, e.g. models/gnn.eqx")
+    train.add_argument("--epochs", type=int, default=20)
+    train.add_argument("--learning-rate", type=float, default=None, help="Adam step size (default per kind)")
+    train.add_argument("--validation", type=float, default=0.2, help="fraction of systems held for validation")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
+
+    evaluate = sub.add_parser("eval", help="compare a model with classical preconditioners on a dataset")
+    evaluate.add_argument("--model", type=Path, help="model file written by `learnsim train`")
+    evaluate.add_argument("--data", type=Path, required=True, help="dataset folder")
+    evaluate.add_argument("--baselines", default="jacobi,ic0,amg", help="comma-separated: none,jacobi,ic0,amg")
+    evaluate.add_argument("--tol", type=float, default=1e-8, help="relative residual to reach (default 1e-8)")
+    evaluate.add_argument("--limit", type=int, help="evaluate only the first N systems")
+    evaluate.add_argument("--json", type=Path, help="write the per-method figures here")
+    evaluate.add_argument("--plot", type=Path, help="residual histories of the first system (PNG)")
+
+
+def generate(args) -> int:
+    from learnsim.scenes.generate import generate_dataset, scene_family
+
+    if args.samples < 1:
+        raise InputError(f"--samples = {args.samples} must be at least 1")
+    family = scene_family(args.scene, args.overrides, device=args.device)
+    out = generate_dataset(
+        family,
+        args.samples,
+        args.out,
+        shard_size=args.shard_size,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        seed=args.seed,
+        progress=True,
+    )
+    from learnsim.io.datasets import open_dataset
+
+    print(f"wrote {len(open_dataset(out))} systems from {args.samples} samples to {out}")
+    return 0
+
+
+def train(args) -> int:
+    from learnsim.learned.train_command import train_model
+
+    train_model(
+        args.kind,
+        args.data,
+        args.out,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        validation=args.validation,
+        seed=args.seed,
+        resume=args.resume,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    print(f"wrote {args.out}, {args.out.with_suffix('.json')} and {args.out.with_suffix('.loss.png')}")
+    return 0
+
+
+def evaluate(args) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from learnsim.io.datasets import open_dataset
+    from learnsim.io.plots import plot_residual_histories
+    from learnsim.learned import evaluate as ev
+
+    systems = open_dataset(args.data)
+    if args.limit is not None:
+        systems = systems[: max(args.limit, 1)]
+    methods = {name: ev.classical(name) for name in ev.split_methods(args.baselines.split(","))}
+    if args.model is not None:
+        kind, method = ev.learned(args.model)
+        methods[kind] = method
+    if not methods:
+        raise InputError("nothing to evaluate: give --model or --baselines")
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("solving", total=len(methods) * len(systems))
+        reports = ev.evaluate(systems, methods, args.tol, lambda name, i: bar.update(task, advance=1, description=name))
+    print(f"{len(systems)} systems from {args.data}, relative residual {args.tol:g}")
+    for row in ev.format_table(reports):
+        print(row)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        temporary = args.json.with_name(f".{args.json.name}.partial")
+        temporary.write_text(json.dumps(ev.summary(reports), indent=2) + "\n")
+        temporary.replace(args.json)
+    if args.plot is not None:
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_residual_histories(ev.residual_histories(reports), args.plot, title=f"{args.data.name}: system 0")
+    return 0
