@@ -32,8 +32,13 @@ NAME = "dcdm"
 
 
 @eqx.filter_jit
-def _direction(model: DCDM, residual: jnp.ndarray, coefficients: jnp.ndarray) -> jnp.ndarray:
-    return model(residual, coefficients)
+def _setup(model: DCDM, coefficients: jnp.ndarray):
+    return model.setup(coefficients)
+
+
+@eqx.filter_jit
+def _direction(model: DCDM, hierarchy, residual: jnp.ndarray) -> jnp.ndarray:
+    return model.apply(hierarchy, residual)
 
 
 def dcdm_solve(
@@ -105,14 +110,14 @@ def dcdm_solve(
     if b_norm == 0.0:
         return SolveResult(wp.zeros(n, dtype=wp.float64, device=device), 0, np.zeros(1), True, NAME)
 
-    coefficients = jnp.asarray(coefficients)
+    hierarchy = _setup(model, jnp.asarray(coefficients))
     r = b - A @ x
     history = [float(np.linalg.norm(r)) / b_norm]
     previous: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=max(orthogonalize, 1))
     breakdown = None
     while history[-1] > tol and len(history) <= max_iterations:
         scaled = (inverse_sqrt * r).reshape(grid_shape)
-        d = inverse_sqrt * np.asarray(_direction(model, jnp.asarray(scaled), coefficients), dtype=np.float64).ravel()
+        d = inverse_sqrt * np.asarray(_direction(model, hierarchy, jnp.asarray(scaled)), dtype=np.float64).ravel()
         kept = list(previous)[-orthogonalize:] if orthogonalize else []
         d, a_d = _conjugate(d, A @ d, kept)
         if jacobi_safeguard:

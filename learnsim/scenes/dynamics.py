@@ -24,6 +24,7 @@ from learnsim.engine.solvers.newton import NewtonReport
 from learnsim.engine.solvers.systems import SystemCallback
 from learnsim.errors import EngineError, InputError
 from learnsim.scenes.expression import Expression
+from learnsim.scenes.learned import engine_preconditioner
 from learnsim.scenes.scene import Scene
 
 Progress = Callable[[int, int, float], None]
@@ -146,8 +147,9 @@ def make_time_problem(
     elasticity = scene.kind == "elasticity"
     model = ("neo-hookean" if isinstance(material, NeoHookean) else "linear") if elasticity else "diffusion"
     density = scene.material.density if elasticity else scene.material.heat_capacity
+    preconditioner = engine_preconditioner(solver.preconditioner, scene.source)
     body = make_body(
-        disc, model, coefficient, density, bc, time.mass, preconditioner=solver.preconditioner, tol=solver.tol,
+        disc, model, coefficient, density, bc, time.mass, preconditioner=preconditioner, tol=solver.tol,
         max_iters=solver.max_iters, newton_tol=solver.newton_tol, newton_max_iters=solver.newton_max_iters,
     )  # fmt: skip
     dt_limit = None

@@ -57,7 +57,7 @@ from learnsim.scenes.scene import (
     TimeSpec,
     WallSpec,
 )
-from learnsim.scenes.validation import AXES, Checker, format_value
+from learnsim.scenes.validation import AXES, LEARNED_PREFIX, Checker, format_value
 
 TABLES = {
     "scene": SceneInfo,
@@ -154,6 +154,14 @@ def scene_from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = 
         if not path.is_absolute() and base_dir is not None:
             path = Path(base_dir) / path
         parts["mesh"] = replace(parts["mesh"], file=path)
+    preconditioner = parts["solver"].preconditioner
+    if isinstance(preconditioner, str) and preconditioner.startswith(LEARNED_PREFIX):
+        model = Path(preconditioner[len(LEARNED_PREFIX) :].strip()).expanduser()
+        if not model.is_absolute() and base_dir is not None:
+            model = Path(base_dir) / model
+        if not model.is_file():
+            c.fail("[solver].preconditioner", f": no model file {str(model)!r}", preconditioner)
+        parts["solver"] = replace(parts["solver"], preconditioner=f"{LEARNED_PREFIX}{model}")
     return Scene(
         scene=parts["scene"],
         mesh=parts["mesh"],

@@ -38,6 +38,7 @@ from learnsim.errors import InputError
 from learnsim.io import FrameSeries, read_mesh
 from learnsim.scenes.dynamics import Progress, StepStats, TimedLoad, TimeProblem, make_time_problem, simulate
 from learnsim.scenes.expression import Expression
+from learnsim.scenes.learned import engine_preconditioner
 from learnsim.scenes.scene import Scene
 from learnsim.scenes.sph import SPHResult, run_sph, write_sph_result
 
@@ -183,7 +184,7 @@ def _solve_static(
             coefficient,
             load,
             bc,
-            solver.preconditioner,
+            engine_preconditioner(solver.preconditioner, scene.source),
             solver.tol,
             solver.max_iters,
             solver.newton_tol,
@@ -193,7 +194,14 @@ def _solve_static(
         )
     else:
         solution = solve_linear_static(
-            disc, stiffness, load, bc, solver.preconditioner, solver.tol, solver.max_iters, on_system=on_system
+            disc,
+            stiffness,
+            load,
+            bc,
+            engine_preconditioner(solver.preconditioner, scene.source),
+            solver.tol,
+            solver.max_iters,
+            on_system=on_system,
         )
     timings["solve"] = time.perf_counter() - t0
 

@@ -29,6 +29,7 @@ from learnsim.engine.solvers.systems import SystemCallback
 from learnsim.errors import EngineError, InputError
 from learnsim.io import FrameSeries
 from learnsim.scenes.dynamics import Progress
+from learnsim.scenes.learned import engine_preconditioner
 from learnsim.scenes.scene import Scene
 from learnsim.scenes.sph_particles import Particles, build_particles
 from learnsim.scenes.sph_spec import WCSPH_ONLY
@@ -130,7 +131,10 @@ def make_params(scene: Scene):
         extra = {key: getattr(sph, key) for key in WCSPH_ONLY}
     else:
         cls = engine.ISPH
-        extra = {"tolerance": scene.solver.tol, "preconditioner": scene.solver.preconditioner}
+        extra = {
+            "tolerance": scene.solver.tol,
+            "preconditioner": engine_preconditioner(scene.solver.preconditioner, scene.source),
+        }
         if scene.solver.max_iters is not None:
             extra["max_iterations"] = scene.solver.max_iters
     try:

@@ -320,9 +320,9 @@ def _check_time(c: Checker, time: TimeSpec | None) -> TimeSpec:
 
 
 def _check_solver(c: Checker, scheme: str, solver: SolverSpec) -> SolverSpec:
-    """isph: the pressure solve ("ic0" preconditioner by default, no learned one); wcsph has no solve."""
+    """isph: the pressure solve ("ic0" preconditioner by default, or learned:PATH); wcsph has no solve."""
     from learnsim.scenes.scene import SolverSpec
-    from learnsim.scenes.validation import PRECONDITIONERS, check_solver
+    from learnsim.scenes.validation import check_solver
 
     default = SolverSpec()
     unused = ("newton_tol", "newton_max_iters", "load_steps")
@@ -334,10 +334,6 @@ def _check_solver(c: Checker, scheme: str, solver: SolverSpec) -> SolverSpec:
             c.fail(f"[solver].{key}", where, getattr(solver, key))
     if scheme == "wcsph":
         return solver
-    pc = solver.preconditioner
-    if pc is not None and pc not in PRECONDITIONERS:
-        expected = f": expected one of {', '.join(PRECONDITIONERS)} for the ISPH pressure solve"
-        c.fail("[solver].preconditioner", expected, pc)
     return check_solver(c, solver, default="ic0")
 
 

@@ -11,7 +11,7 @@ from learnsim.engine.fem.assembly import lame_per_point
 from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet
 from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_residual, neo_hookean_tangent
-from learnsim.engine.solvers import SolveResult, bsr_to_csr, make_preconditioner, pcg, rigid_body_modes
+from learnsim.engine.solvers import Preconditioner, SolveResult, bsr_to_csr, make_preconditioner, pcg, rigid_body_modes
 from learnsim.engine.solvers.newton import NewtonReport, newton
 from learnsim.engine.solvers.systems import LinearSystem, SystemCallback
 
@@ -67,11 +67,12 @@ def solve_linear_system(
 ) -> SolveResult:
     """PCG on a projected (SPD) system from ``x0`` (zeros by default); returns the SolveResult.
 
-    ``preconditioner`` is a name or an already built Preconditioner (reused across solves).
+    ``preconditioner`` is a name, a factory ``build(A) -> Preconditioner`` or an already built
+    Preconditioner (reused across solves).
     ``on_system``, if given, receives the solved system as a host :class:`LinearSystem` of
     ``kind`` (scalar rows node-major, as :func:`bsr_to_csr`); nothing is copied without it.
     """
-    if isinstance(preconditioner, str):
+    if not isinstance(preconditioner, Preconditioner):
         preconditioner = make_preconditioner(preconditioner, A, near_nullspace=near_nullspace(disc))
     x = disc.zeros() if x0 is None else disc.nodal(x0)
     rhs = None if on_system is None else b.numpy().reshape(-1).copy()

@@ -8,6 +8,7 @@ or subclass :class:`Preconditioner` (a learned preconditioner does) and pass the
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -223,11 +224,18 @@ class AMGPreconditioner(Preconditioner):
         scalar_view(z).assign(np.ascontiguousarray(result, dtype=np.float64))
 
 
-def make_preconditioner(name: str, A: wps.BsrMatrix, near_nullspace: np.ndarray | None = None) -> Preconditioner:
+PreconditionerFactory = Callable[[wps.BsrMatrix], "Preconditioner"]
+"""Builds a preconditioner for a matrix, e.g. from a trained model (see ``learnsim.scenes.learned``)."""
+
+
+def make_preconditioner(
+    name: str | PreconditionerFactory, A: wps.BsrMatrix, near_nullspace: np.ndarray | None = None
+) -> Preconditioner:
     """Build the preconditioner called ``name`` for the SPD matrix ``A``.
 
     Args:
-        name: one of ``"none"``, ``"jacobi"``, ``"ic0"``, ``"amg"`` (see the classes above).
+        name: one of ``"none"``, ``"jacobi"``, ``"ic0"``, ``"amg"`` (see the classes above), or a
+            factory ``build(A) -> Preconditioner`` (a learned preconditioner).
         A: square float64 BSR matrix with scalar or ``(d, d)`` blocks.
         near_nullspace: near-null-space vectors for AMG, shape ``(n_scalar_dofs, k)``; ignored by the others.
 
@@ -244,6 +252,8 @@ def make_preconditioner(name: str, A: wps.BsrMatrix, near_nullspace: np.ndarray 
         "ic0": IncompleteCholeskyPreconditioner,
         "amg": lambda A: AMGPreconditioner(A, near_nullspace=near_nullspace),
     }
+    if callable(name):
+        builders, name = {"factory": name}, "factory"
     if name not in builders:
         raise InputError(f"unknown preconditioner {name!r}; valid names: {', '.join(PRECONDITIONER_NAMES)}")
     start = time.perf_counter()

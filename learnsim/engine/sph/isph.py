@@ -67,7 +67,7 @@ class ISPH:
         domain: optional (lower, upper) corners (m); particles outside raise InputError.
         cfl: Courant number of the velocity condition dt <= cfl h / |u|max.
         tolerance: relative residual of the pressure solve.
-        preconditioner: "none" | "jacobi" | "ic0" | "amg".
+        preconditioner: "none" | "jacobi" | "ic0" | "amg", or a factory ``build(A) -> Preconditioner``.
         max_iterations: PCG iteration limit per solve.
         density_relaxation: alpha of the density term of the source (dimensionless, in [0, 1]).
         free_surface_density: kernel sums below this fraction of rho0 mark the free surface.
@@ -102,7 +102,7 @@ class ISPH:
             raise InputError(f"isph: density_relaxation = {self.density_relaxation} must be in [0, 1]")
         if not 0.0 < self.free_surface_density < 1.0:
             raise InputError(f"isph: free_surface_density = {self.free_surface_density} must be in (0, 1)")
-        if self.preconditioner not in PRECONDITIONER_NAMES:
+        if not callable(self.preconditioner) and self.preconditioner not in PRECONDITIONER_NAMES:
             raise InputError(
                 f"isph: preconditioner '{self.preconditioner}' is not one of {', '.join(PRECONDITIONER_NAMES)}"
             )
@@ -426,7 +426,9 @@ def _system(params, state, dt, A, rhs, solution, n_unknowns, iterations) -> Line
             "kernel": params.kernel,
             "h_over_spacing": params.h_over_spacing,
             "density_relaxation": params.density_relaxation,
-            "preconditioner": params.preconditioner,
+            "preconditioner": params.preconditioner
+            if isinstance(params.preconditioner, str)
+            else repr(params.preconditioner),
             "tolerance": params.tolerance,
             "iterations": int(iterations),
             "dt": float(dt),
