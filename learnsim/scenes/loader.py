@@ -155,7 +155,11 @@ def scene_from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = 
             path = Path(base_dir) / path
         parts["mesh"] = replace(parts["mesh"], file=path)
     preconditioner = parts["solver"].preconditioner
-    if isinstance(preconditioner, str) and preconditioner.startswith(LEARNED_PREFIX):
+    if (
+        isinstance(preconditioner, str)
+        and preconditioner.startswith(LEARNED_PREFIX)
+        and preconditioner[len(LEARNED_PREFIX) :].strip()
+    ):
         model = Path(preconditioner[len(LEARNED_PREFIX) :].strip()).expanduser()
         if not model.is_absolute() and base_dir is not None:
             model = Path(base_dir) / model

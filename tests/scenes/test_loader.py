@@ -72,15 +72,19 @@ def _fails(data: dict, pattern: str) -> None:
 def test_builtin_scenes_are_listed_with_descriptions():
     scenes = dict(builtin_scenes())
     assert sorted(scenes) == [
+        "beam_steps",
         "cantilever",
         "cook_membrane",
         "dam_break",
         "dam_break_3d",
+        "dam_break_isph",
+        "diffusion_cook",
         "heat_plate",
         "heat_transient",
         "hydrostatic_tank",
         "poiseuille",
         "poisson_obstacles",
+        "poisson_obstacles_3d",
         "vibrating_beam",
     ]
     assert all(description and "\n" not in description for description in scenes.values())
@@ -135,8 +139,9 @@ def test_scene_file_on_disk(tmp_path):
 
 def test_unknown_scene_lists_builtins():
     message = (
-        "no such scene 'foo' (not a file; built-in scenes: cantilever, cook_membrane, dam_break, dam_break_3d, "
-        "heat_plate, heat_transient, hydrostatic_tank, poiseuille, poisson_obstacles, vibrating_beam)"
+        "no such scene 'foo' (not a file; built-in scenes: beam_steps, cantilever, cook_membrane, dam_break, "
+        "dam_break_3d, dam_break_isph, diffusion_cook, heat_plate, heat_transient, hydrostatic_tank, poiseuille, "
+        "poisson_obstacles, poisson_obstacles_3d, vibrating_beam)"
     )
     with pytest.raises(InputError, match=re.escape(message)):
         load_scene("foo")
@@ -514,9 +519,14 @@ def test_bc_values_become_one_per_component():
     assert bc(value=0.1, components=["z", "x"]).components == (2, 0)
     assert bc(value=[1, 2, 3], components=["z", "x"]).value == (3.0, 1.0)
     assert bc(value=[4, 5], components=["z", "x"]).value == (4.0, 5.0)
-    assert scene_from_dict(_with(ELASTIC_2D, "solver.preconditioner", "learned:model.eqx")).solver.preconditioner == (
-        "learned:model.eqx"
-    )
+
+
+def test_learned_preconditioner_path_resolves_against_the_scene_folder(tmp_path):
+    (tmp_path / "model.eqx").write_bytes(b"weights")
+    scene = scene_from_dict(_with(ELASTIC_2D, "solver.preconditioner", "learned:model.eqx"), base_dir=tmp_path)
+    assert scene.solver.preconditioner == f"learned:{tmp_path / 'model.eqx'}"
+    with pytest.raises(InputError, match="no model file"):
+        scene_from_dict(_with(ELASTIC_2D, "solver.preconditioner", "learned:model.eqx"), base_dir=tmp_path / "x")
 
 
 # ---- time-dependent scenes -----------------------------------------------------------------
