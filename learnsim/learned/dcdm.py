@@ -11,7 +11,8 @@ neighbours, zero across the boundary); its output ``y`` gives the direction ``D^
 
 Architecture, and what is learned: unlike the paper's plain convolutional U-Net, ``f`` is a symmetric
 multigrid V-cycle with a strong numerical prior. Fixed (not learned): the coarse grids (every second point
-per axis, down to at most ``coarsest`` points per axis), linear interpolation ``P`` and its transpose as
+per axis, down to at most ``coarsest`` points per axis), operator-dependent interpolation ``P`` (Dendy's
+black-box multigrid weights from the stencil, see :func:`interpolation_weights`) and its transpose as
 restriction, the Galerkin coarse operators ``P^T Â P`` (3^d-point stencils again, computed from ``C`` by
 probing with 3^d colourings), and an exact dense solve on the coarsest grid. Learned: the point-wise
 weights of the ``sweeps`` damped-Jacobi smoothing steps before and after each coarse correction, predicted
@@ -98,7 +99,10 @@ def grid_coefficients(matrix: sp.spmatrix, grid_shape: Sequence[int]) -> tuple[n
 def _shifted(y: jax.Array) -> list[jax.Array]:
     """``[y[k + o] for o in neighbour_offsets]`` on the grid of ``y``, zero outside."""
     padded = jnp.pad(y, 1)
-    return [padded[tuple(slice(1 + a, 1 + a + s) for a, s in zip(o, y.shape, strict=True))] for o in neighbour_offsets(y.ndim)]
+    return [
+        padded[tuple(slice(1 + a, 1 + a + s) for a, s in zip(o, y.shape, strict=True))]
+        for o in neighbour_offsets(y.ndim)
+    ]
 
 
 def scaled_matvec(y: jax.Array, coefficients: jax.Array) -> jax.Array:
@@ -111,29 +115,70 @@ def scaled_matvec(y: jax.Array, coefficients: jax.Array) -> jax.Array:
     return y - sum(c * s for c, s in zip(coefficients, _shifted(y), strict=True))
 
 
-def _prolong(coarse: jax.Array, fine_shape: tuple[int, ...]) -> jax.Array:
-    """Linear interpolation: fine ``2i`` takes coarse ``i``, fine ``2i + 1`` the mean of ``i`` and ``i + 1``."""
-    for axis, n in enumerate(fine_shape):
+def interpolation_weights(coefficients: jax.Array) -> jax.Array:
+    """Operator-dependent interpolation weights (Dendy's black-box multigrid, in the scaled system).
+
+    A fine point between two coarse points along axis ``a`` takes ``w_lo v_lo + w_hi v_hi`` with
+    ``w_lo = c_lo / (1 - c_mid)``: ``c_lo`` (``c_hi``, ``c_mid``) the sum of its scaled couplings to the
+    neighbours below (above, level with) it along ``a``, i.e. its own row of ``Â v = 0`` collapsed onto
+    the line. Linear interpolation for the Laplacian; across an obstacle boundary it follows the flux.
+
+    Returns:
+        ``(d, 2, *shape)``: ``[a, 0]`` = ``w_lo`` and ``[a, 1]`` = ``w_hi`` along axis ``a``, in ``[0, 1]``.
+    """
+    offsets = np.array(neighbour_offsets(coefficients.ndim - 1))
+    weights = []
+    for axis in range(coefficients.ndim - 1):
+        sums = [jnp.sum(coefficients[offsets[:, axis] == side], axis=0) for side in (-1, 0, 1)]
+        denominator = jnp.maximum(1.0 - sums[1], 1e-3)
+        weights.append(jnp.stack([jnp.clip(sums[0] / denominator, 0, 1), jnp.clip(sums[2] / denominator, 0, 1)]))
+    return jnp.stack(weights)
+
+
+def _along(weights: jax.Array, axis: int) -> jax.Array:
+    """The weights of ``axis`` at the points where the prolongation along ``axis`` writes, axis in front."""
+    w = weights[axis][
+        (slice(None),) + tuple(slice(None, None, 2) if a > axis else slice(None) for a in range(weights.shape[0]))
+    ]
+    return jnp.moveaxis(w, axis + 1, 1)
+
+
+def _prolong(coarse: jax.Array, weights: jax.Array) -> jax.Array:
+    """Interpolation ``P``: fine ``2i`` takes coarse ``i``, fine ``2i + 1`` takes ``w_lo c_i + w_hi c_{i+1}``.
+
+    Args:
+        coarse: ``(*coarse_shape)``.
+        weights: ``(d, 2, *fine_shape)`` from :func:`interpolation_weights`.
+    """
+    for axis in range(coarse.ndim):
+        n = weights.shape[2 + axis]
         c = jnp.moveaxis(coarse, axis, 0)
-        upper = jnp.concatenate([c[1:], jnp.zeros_like(c[:1])])
-        fine = jnp.stack([c, 0.5 * (c + upper)], axis=1).reshape(2 * c.shape[0], *c.shape[1:])[:n]
+        w = _along(weights, axis)[:, 1::2]
+        m = c.shape[0]
+        upper = jnp.concatenate([c[1:], jnp.zeros_like(c[:1])])[: w.shape[1]]
+        odd = w[0] * c[: w.shape[1]] + w[1] * upper
+        odd = jnp.concatenate([odd, jnp.zeros((m - odd.shape[0], *odd.shape[1:]), odd.dtype)])
+        fine = jnp.stack([c, odd], axis=1).reshape(2 * m, *c.shape[1:])[:n]
         coarse = jnp.moveaxis(fine, 0, axis)
     return coarse
 
 
-def _restrict(fine: jax.Array) -> jax.Array:
-    """The transpose of :func:`_prolong` (full weighting without the 1/2^d normalisation)."""
-    for axis in range(fine.ndim):
+def _restrict(fine: jax.Array, weights: jax.Array) -> jax.Array:
+    """The transpose of :func:`_prolong` (with the same ``weights``)."""
+    for axis in reversed(range(fine.ndim)):
         f = jnp.moveaxis(fine, axis, 0)
         m = (f.shape[0] + 1) // 2
-        f = jnp.concatenate([f, jnp.zeros((2 * m - f.shape[0], *f.shape[1:]), f.dtype)]).reshape(m, 2, *f.shape[1:])
-        odd = f[:, 1]
-        coarse = f[:, 0] + 0.5 * odd + 0.5 * jnp.concatenate([jnp.zeros_like(odd[:1]), odd[:-1]])
-        fine = jnp.moveaxis(coarse, 0, axis)
+        w = _along(weights, axis)[:, 1::2]
+        odd = f[1::2]
+        lower = w[0] * odd
+        upper = jnp.concatenate([jnp.zeros_like(odd[:1]), w[1] * odd])[:m]
+        lower = jnp.concatenate([lower, jnp.zeros((m - lower.shape[0], *lower.shape[1:]), lower.dtype)])
+        upper = jnp.concatenate([upper, jnp.zeros((m - upper.shape[0], *upper.shape[1:]), upper.dtype)])
+        fine = jnp.moveaxis(f[::2] + lower + upper, 0, axis)
     return fine
 
 
-def coarse_level(coefficients: jax.Array) -> tuple[jax.Array, jax.Array]:
+def coarse_level(coefficients: jax.Array, weights: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Galerkin coarsening ``P^T Â P`` of a scaled stencil, itself returned Jacobi-scaled.
 
     The coarse operator has a 3^d stencil, so it is read off with 3^d probes: ``P^T Â P e_c`` for the
@@ -142,6 +187,7 @@ def coarse_level(coefficients: jax.Array) -> tuple[jax.Array, jax.Array]:
 
     Args:
         coefficients: ``(3^d - 1, *shape)`` scaled couplings of the fine level.
+        weights: ``(d, 2, *shape)`` interpolation weights from :func:`interpolation_weights`.
 
     Returns:
         ``(inverse_sqrt_diagonal, coarse_coefficients)``: ``(*coarse_shape)`` and ``(3^d - 1, *coarse_shape)``
@@ -155,7 +201,7 @@ def coarse_level(coefficients: jax.Array) -> tuple[jax.Array, jax.Array]:
     probes = np.stack([np.all(index % 3 == np.reshape(c, (dim,) + (1,) * dim), axis=0) for c in colours])
 
     def galerkin(e):
-        return _restrict(scaled_matvec(_prolong(e, fine_shape), coefficients))
+        return _restrict(scaled_matvec(_prolong(e, weights), coefficients), weights)
 
     responses = jax.vmap(galerkin)(jnp.asarray(probes, coefficients.dtype))
     stencil = []
@@ -194,13 +240,17 @@ class DCDM(eqx.Module):
         if dim not in (2, 3):
             raise InputError(f"DCDM: dim = {dim} must be 2 or 3")
         if width < 1 or coarsest < 2 or sweeps < 1:
-            raise InputError(f"DCDM: width = {width}, coarsest = {coarsest} >= 2 and sweeps = {sweeps} must be positive")
+            raise InputError(
+                f"DCDM: width = {width}, coarsest = {coarsest} >= 2 and sweeps = {sweeps} must be positive"
+            )
         self.dim, self.width, self.coarsest, self.sweeps = dim, width, coarsest, sweeps
         keys = jr.split(key, 3)
         conv = dict(num_spatial_dims=dim, dtype=jnp.float32)
-        self.hidden = eqx.nn.Conv(3**dim - 1, width, kernel_size=3, padding=1, key=keys[0], **conv)
-        self.mix = eqx.nn.Conv(width, width, kernel_size=3, padding=1, key=keys[1], **conv)
-        weights = eqx.nn.Conv(width, sweeps, kernel_size=1, key=keys[2], **conv)
+        self.hidden = eqx.nn.Conv(
+            in_channels=3**dim - 1, out_channels=width, kernel_size=3, padding=1, key=keys[0], **conv
+        )
+        self.mix = eqx.nn.Conv(in_channels=width, out_channels=width, kernel_size=3, padding=1, key=keys[1], **conv)
+        weights = eqx.nn.Conv(in_channels=width, out_channels=sweeps, kernel_size=1, key=keys[2], **conv)
         # start at theta = INITIAL_THETA everywhere: small weights, bias logit(INITIAL_THETA / 2)
         bias = jnp.full_like(weights.bias, np.log(INITIAL_THETA / (2.0 - INITIAL_THETA)))
         self.weights = eqx.tree_at(lambda c: (c.weight, c.bias), weights, (0.01 * weights.weight, bias))
@@ -234,8 +284,9 @@ class DCDM(eqx.Module):
             raise InputError(f"DCDM: a {self.dim}D model got coefficients of shape {c.shape}")
         levels = []
         while max(c.shape[1:]) > self.coarsest:
-            scale, coarse = coarse_level(c)
-            levels.append((c, self.smoothing_weights(c), scale))
+            interpolation = interpolation_weights(c)
+            scale, coarse = coarse_level(c, interpolation)
+            levels.append((c, self.smoothing_weights(c), interpolation, scale))
             c = coarse
         size = int(np.prod(c.shape[1:]))
         dense = jax.vmap(lambda e: scaled_matvec(e.reshape(c.shape[1:]), c).ravel())(jnp.eye(size, dtype=c.dtype))
@@ -252,12 +303,13 @@ class DCDM(eqx.Module):
     def _cycle(self, levels: list, inverse: jax.Array, r: jax.Array) -> jax.Array:
         if not levels:
             return (inverse @ r.ravel()).reshape(r.shape)
-        c, weights, scale = levels[0]
+        c, weights, interpolation, scale = levels[0]
         x = weights[0] * r
         for w in weights[1:]:
             x = x + w * (r - scaled_matvec(x, c))
-        correction = scale * self._cycle(levels[1:], inverse, scale * _restrict(r - scaled_matvec(x, c)))
-        x = x + _prolong(correction, r.shape)
+        coarse_r = scale * _restrict(r - scaled_matvec(x, c), interpolation)
+        correction = scale * self._cycle(levels[1:], inverse, coarse_r)
+        x = x + _prolong(correction, interpolation)
         for w in weights[::-1]:  # the adjoint of the pre-smoothing: the cycle is symmetric
             x = x + w * (r - scaled_matvec(x, c))
         return x

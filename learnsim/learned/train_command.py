@@ -10,7 +10,7 @@ Recipes (defaults; the sidecar records what was used):
 - ``gnn-factor``: :class:`~learnsim.learned.gnn_factor.GNNFactor` of width 8 and 4 layers,
   solution-weighted loss ``||L L^T x - b||``, batches of 4 systems, Adam 1e-2;
 - ``dcdm``: :class:`~learnsim.learned.dcdm.DCDM` of width 16 on the dataset's grid dimension,
-  unsupervised loss ``||r - alpha A f(r)||``, batches of 16 residuals, Adam 1e-3.
+  unsupervised loss ``||r - alpha A f(r)||``, batches of 16 residuals, Adam 1e-2.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _dcdm(systems, seed: int):
     if len(dims) != 1:
         raise InputError(f"dcdm trains on one grid dimension; this dataset mixes {sorted(dims)}")
     model = DCDM(dim=dims.pop(), width=16, key=jax.random.key(seed))
-    return KIND, model, dcdm_loss, lambda part: training_batches(list(part), seed=seed), 1e-3
+    return KIND, model, dcdm_loss, lambda part: training_batches(list(part), seed=seed), 1e-2
 
 
 RECIPES = {"gnn-factor": _gnn_factor, "dcdm": _dcdm}

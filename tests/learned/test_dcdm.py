@@ -17,9 +17,20 @@ from grid_family import family
 from learnsim.engine.solvers import csr_to_bsr, make_preconditioner, pcg
 from learnsim.errors import InputError
 from learnsim.learned.checkpoint import load_model, save_model
-from learnsim.learned.dcdm import DCDM, dcdm_loss, grid_coefficients, scaled_matvec, training_batches
+from learnsim.learned.dcdm import (
+    DCDM,
+    coarse_level,
+    dcdm_loss,
+    grid_coefficients,
+    interpolation_weights,
+    scaled_matvec,
+    training_batches,
+)
+from learnsim.learned.dcdm import _prolong as prolong
+from learnsim.learned.dcdm import _restrict as restrict
 from learnsim.learned.dcdm_solver import dcdm_solve
 from learnsim.learned.training import fit
+from learnsim.scenes.generate import scene_family
 
 
 @pytest.mark.parametrize("shape", [(9, 7), (5, 6, 4)])
@@ -46,28 +57,30 @@ def test_loss_matches_numpy():
         a_y = np.asarray(apply(model, jnp.asarray(r[k]), jnp.asarray(c[k])), np.float64)
         alpha = (r[k].ravel() @ a_y.ravel()) / (a_y.ravel() @ a_y.ravel())
         expected.append(np.sum((r[k] - alpha * a_y) ** 2) / np.sum(r[k].astype(np.float64) ** 2))
-    assert float(dcdm_loss(model, (jnp.asarray(r), jnp.asarray(c)))) == pytest.approx(np.mean(expected), rel=1e-4)
+    assert float(eqx.filter_jit(dcdm_loss)(model, (jnp.asarray(r), jnp.asarray(c)))) == pytest.approx(
+        np.mean(expected), rel=1e-4
+    )
     assert 0.0 <= np.mean(expected) <= 1.0
 
 
-def _train(shape, epochs, width=8, seed=0):
-    train = training_batches(family(seed, 4, shape), batch_size=10, noise_per_system=2, seed=seed)
+def _train(shape, epochs, width=8, seed=0, count=4):
+    train = training_batches(family(seed, count, shape), batch_size=10, noise_per_system=2, seed=seed)
     validation = training_batches(family(seed + 50, 1, shape), batch_size=10, noise_per_system=2, seed=seed + 1)
     model = DCDM(len(shape), width, key=jr.key(seed))
     return fit(
-        model, dcdm_loss, train, validation, epochs=epochs, optimizer=optax.adam(3e-3), key=jr.key(1), progress=False
+        model, dcdm_loss, train, validation, epochs=epochs, optimizer=optax.adam(1e-2), key=jr.key(1), progress=False
     )
 
 
 @pytest.fixture(scope="module")
 def trained_2d():
-    """A 2D model after 6 epochs (42 Adam steps) on 16x16 systems, and its training history."""
-    return _train((16, 16), epochs=6)
+    """A 2D model after 3 epochs (12 Adam steps) on 16x16 systems, and its training history."""
+    return _train((16, 16), epochs=3)
 
 
 @pytest.fixture(scope="module")
 def trained_3d():
-    return _train((8, 8, 8), epochs=6)[0]
+    return _train((8, 8, 8), epochs=2)[0]
 
 
 @pytest.mark.parametrize("shape", [(20, 14), (7, 6, 5)])
@@ -113,72 +126,104 @@ def test_dcdm_refuses_systems_without_a_matching_grid():
 
 
 def test_checkpoint_round_trip(tmp_path):
-    model = DCDM(3, 5, coarsest=3, key=jr.key(4))
+    model = DCDM(3, 5, coarsest=3, sweeps=1, key=jr.key(4))
     save_model(tmp_path / "dcdm.eqx", model, "dcdm", model.hyperparameters, {"epochs": 0})
     loaded, sidecar = load_model(tmp_path / "dcdm.eqx", "dcdm")
     assert sidecar["training"] == {"epochs": 0}
-    assert loaded.hyperparameters == {"dim": 3, "width": 5, "coarsest": 3}
+    assert loaded.hyperparameters == {"dim": 3, "width": 5, "coarsest": 3, "sweeps": 1}
     r = jnp.asarray(np.random.default_rng(0).standard_normal((6, 6, 6)))
-    c = jnp.full((6, 6, 6, 6), 0.1)
-    np.testing.assert_array_equal(np.asarray(model(r, c)), np.asarray(loaded(r, c)))
+    c = jnp.full((26, 6, 6, 6), 0.02)
+    apply = eqx.filter_jit(lambda m, r, c: m(r, c))
+    np.testing.assert_array_equal(np.asarray(apply(model, r, c)), np.asarray(apply(loaded, r, c)))
+
+
+def test_nine_point_stencil_and_galerkin_coarsening():
+    """Q1 (9-point) systems of poisson_obstacles: all 8 couplings are read, and the coarse stencil is P^T Â P."""
+    system = scene_family("poisson_obstacles", ["mesh.cells=[12,12]"])(0)[0]
+    shape = system.grid_shape
+    inverse_sqrt, coefficients = grid_coefficients(system.matrix, shape)
+    assert coefficients.shape == (8, 13, 13)
+    y = np.random.default_rng(0).standard_normal(system.n)
+    expected = inverse_sqrt * (system.matrix @ (inverse_sqrt * y))
+    got = np.asarray(scaled_matvec(jnp.asarray(y.reshape(shape)), jnp.asarray(coefficients, jnp.float64))).ravel()
+    assert np.linalg.norm(got - expected) <= 1e-6 * np.linalg.norm(expected)
+    c = jnp.asarray(coefficients, jnp.float64)
+    weights = interpolation_weights(c)
+    coarse_shape = (7, 7)
+    P = np.stack([np.asarray(prolong(e.reshape(coarse_shape), weights)).ravel() for e in np.eye(49)], axis=1)
+    R = np.stack([np.asarray(restrict(e.reshape(shape), weights)).ravel() for e in np.eye(system.n)], axis=1)
+    np.testing.assert_allclose(R, P.T, atol=1e-15)
+    scaled = np.diag(inverse_sqrt) @ system.matrix.toarray() @ np.diag(inverse_sqrt)
+    coarse_scale, coarse = coarse_level(c, weights)
+    S = np.diag(np.asarray(coarse_scale).ravel())
+    got = np.stack([np.asarray(scaled_matvec(e.reshape(coarse_shape), coarse)).ravel() for e in np.eye(49)], axis=1)
+    np.testing.assert_allclose(got, S @ P.T @ scaled @ P @ S, atol=1e-6)
 
 
 def _iterations(model, systems):
     return [dcdm_solve(model, s.matrix, s.rhs, s.grid_shape, max_iterations=4000).iterations for s in systems]
 
 
-def _residual_after(model, systems, iterations):
-    """Relative residual of the paper's iteration (no Jacobi safeguard) after ``iterations`` steps."""
-    return [
-        dcdm_solve(
-            model,
-            s.matrix,
-            s.rhs,
-            s.grid_shape,
-            max_iterations=iterations,
-            jacobi_safeguard=False,
-            raise_on_failure=False,
-        ).residuals[-1]
-        for s in systems
-    ]
+def _baseline(systems, name):
+    counts = []
+    for s in systems:
+        A = csr_to_bsr(s.matrix, device="cpu")
+        b = wp.array(s.rhs, dtype=wp.float64, device="cpu")
+        counts.append(pcg(A, b, preconditioner=make_preconditioner(name, A), tol=1e-8, max_iters=20000).iterations)
+    return counts
 
 
-def test_short_training_lowers_the_loss_and_the_residual(trained_2d):
-    """42 Adam steps on 16x16 systems: validation loss and the pure-DCDM residual on held-out 24x24 drop."""
-    trained, history = trained_2d
-    held_out = family(1000, 2, (24, 24))
-    before = _residual_after(DCDM(2, 8, key=jr.key(0)), held_out, 50)  # the fixture's initial weights
-    after = _residual_after(trained, held_out, 50)
-    print(f"relative residual after 50 iterations: untrained {before}, trained {after}")
-    assert history.validation_loss[history.best_epoch] < 0.85 * history.validation_loss[0]
-    assert np.max(after) < 0.5 * np.min(before), (before, after)
+def _poisson_obstacles(cells, seeds):
+    generate = scene_family("poisson_obstacles", [f"mesh.cells=[{cells},{cells}]"])
+    return [generate(seed)[0] for seed in seeds]
+
+
+def test_training_keeps_or_lowers_the_loss(trained_2d):
+    """The multigrid prior starts near its optimum: 12 Adam steps must not make it worse."""
+    _, history = trained_2d
+    untrained = DCDM(2, 8, key=jr.key(0))
+    validation = training_batches(family(50, 1, (16, 16)), batch_size=10, noise_per_system=2, seed=1)
+    loss = eqx.filter_jit(dcdm_loss)
+    initial = np.mean([float(loss(untrained, batch)) for batch in validation])
+    print(f"validation loss: untrained {initial:.4f}, per epoch {history.validation_loss}")
+    assert history.validation_loss[history.best_epoch] <= initial * 1.001
+    assert history.validation_loss[history.best_epoch] < 0.5
+
+
+def test_dcdm_needs_fewer_iterations_than_ic0_on_held_out_64x64(trained_2d):
+    """Acceptance (a) of issue 5: trained on 16x16, held-out 64x64 of both families solved to 1e-8."""
+    model = trained_2d[0]
+    for label, held_out in [
+        ("grid family", family(1000, 4, (64, 64))),
+        ("poisson_obstacles", _poisson_obstacles(64, [1000, 1001])),
+    ]:
+        ic0, dcdm = _baseline(held_out, "ic0"), _iterations(model, held_out)
+        print(f"{label} 64x64: ic0 {ic0}, dcdm {dcdm}")
+        assert max(dcdm) < min(ic0)
+        assert np.mean(dcdm) <= 0.5 * np.mean(ic0)
+
+
+def test_dcdm_3d_needs_fewer_iterations_than_ic0(trained_3d):
+    held_out = family(1001, 2, (16, 16, 16))
+    ic0, dcdm = _baseline(held_out, "ic0"), _iterations(trained_3d, held_out)
+    print(f"3D 16^3: ic0 {ic0}, dcdm {dcdm}")
+    assert max(dcdm) < min(ic0)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 5 acceptance not reached on CPU: see the DCDM report", strict=False)
-def test_dcdm_needs_fewer_iterations_than_ic0_on_held_out_64x64():
-    """Acceptance (a) of issue 5: train on 32x32 of the family, solve held-out 64x64 to 1e-8."""
+def test_iterations_grow_at_most_1_5x_from_64_to_256():
+    """Acceptance (b) of issue 5: trained on 64x64, the iteration count on 256x256 stays within 1.5x."""
     start = time.perf_counter()
-    train = training_batches(family(0, 16, (32, 32)), batch_size=16, noise_per_system=4, seed=0)
-    validation = training_batches(family(99, 2, (32, 32)), batch_size=16, seed=1)[:2]
-    steps = 30 * len(train)
-    trained, _ = fit(
-        DCDM(2, 16, key=jr.key(0)),
-        dcdm_loss,
-        train,
-        validation,
-        epochs=30,
-        optimizer=optax.adam(optax.cosine_decay_schedule(1e-2, steps)),
-        key=jr.key(1),
-        progress=False,
-    )
+    model, _ = _train((64, 64), epochs=2, width=16, count=8)
     seconds = time.perf_counter() - start
-    held_out = family(1000, 4, (64, 64))
-    ic0 = []
-    for s in held_out:
-        A = csr_to_bsr(s.matrix, device="cpu")
-        b = wp.array(s.rhs, dtype=wp.float64, device="cpu")
-        ic0.append(pcg(A, b, preconditioner=make_preconditioner("ic0", A)).iterations)
-    dcdm = _iterations(trained, held_out)
-    print(f"training {seconds:.0f} s; iterations ic0 {ic0}, dcdm {dcdm}")
-    assert np.mean(dcdm) < np.mean(ic0)
+    means = {}
+    for cells in (64, 128, 256):
+        held_out = family(1000, 4, (cells, cells))
+        counts = {name: _baseline(held_out, name) for name in ("jacobi", "ic0")}
+        counts["dcdm"] = _iterations(model, held_out)
+        print(
+            f"grid family {cells}: " + ", ".join(f"{k} mean {np.mean(v):.1f} max {max(v)}" for k, v in counts.items())
+        )
+        means[cells] = np.mean(counts["dcdm"])
+    print(f"training {seconds:.0f} s, ratio 256/64 = {means[256] / means[64]:.2f}")
+    assert means[256] <= 1.5 * means[64]
