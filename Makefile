@@ -59,6 +59,7 @@ bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) benchmarks/fem_static.py
 	$(PY) benchmarks/dynamics.py
 	$(PY) benchmarks/rollout_memory.py
+	$(PY) benchmarks/preconditioners.py
 	$(BENCH_VENV)/bin/python benchmarks/sph.py
 
 lint: $(STAMP)
