@@ -381,7 +381,7 @@ def training_residuals(coefficients: np.ndarray, count: int, seed: int) -> np.nd
     """
     grid_shape = coefficients.shape[1:]
     z = np.random.default_rng(seed).standard_normal((count, *grid_shape))
-    c = jnp.asarray(coefficients, dtype=jnp.float64)
+    c = jnp.asarray(coefficients)  # float64 when jax_enable_x64 is on, else float32
     step = 1.0 / (1.0 + jnp.sum(jnp.abs(c), axis=0))
     smooth = jax.jit(jax.vmap(lambda y: y - step * scaled_matvec(y, c)))
     kept, y, done = [], jnp.asarray(z), 0
