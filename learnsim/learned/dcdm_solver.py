@@ -32,8 +32,8 @@ NAME = "dcdm"
 
 
 @eqx.filter_jit
-def _setup(model: DCDM, coefficients: jnp.ndarray):
-    return model.setup(coefficients)
+def _setup(model: DCDM, coefficients: jnp.ndarray, sqrt_diagonal: jnp.ndarray):
+    return model.setup(coefficients, sqrt_diagonal)
 
 
 @eqx.filter_jit
@@ -110,7 +110,7 @@ def dcdm_solve(
     if b_norm == 0.0:
         return SolveResult(wp.zeros(n, dtype=wp.float64, device=device), 0, np.zeros(1), True, NAME)
 
-    hierarchy = _setup(model, jnp.asarray(coefficients))
+    hierarchy = _setup(model, jnp.asarray(coefficients), jnp.asarray((1.0 / inverse_sqrt).reshape(grid_shape)))
     r = b - A @ x
     history = [float(np.linalg.norm(r)) / b_norm]
     previous: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=max(orthogonalize, 1))

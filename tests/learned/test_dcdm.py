@@ -47,25 +47,27 @@ def test_scaled_matvec_is_the_jacobi_scaled_matrix(shape):
 def test_loss_matches_numpy():
     shape = (8, 8)
     system = family(4, 1, shape)[0]
-    _, coefficients = grid_coefficients(system.matrix, shape)
+    inverse_sqrt, coefficients = grid_coefficients(system.matrix, shape)
     model = DCDM(2, 4, key=jr.key(0))
     r = np.random.default_rng(1).standard_normal((2, *shape)).astype(np.float32)
     c = np.broadcast_to(coefficients, (2, *coefficients.shape))
-    apply = eqx.filter_jit(lambda m, r, c: scaled_matvec(m(r, c), c))
+    t = np.broadcast_to((1.0 / inverse_sqrt).reshape(shape), (2, *shape))
+    apply = eqx.filter_jit(lambda m, r, c, t: scaled_matvec(m(r, c, t), c))
     expected = []
     for k in range(2):
-        a_y = np.asarray(apply(model, jnp.asarray(r[k]), jnp.asarray(c[k])), np.float64)
+        a_y = np.asarray(apply(model, jnp.asarray(r[k]), jnp.asarray(c[k]), jnp.asarray(t[k])), np.float64)
         alpha = (r[k].ravel() @ a_y.ravel()) / (a_y.ravel() @ a_y.ravel())
         expected.append(np.sum((r[k] - alpha * a_y) ** 2) / np.sum(r[k].astype(np.float64) ** 2))
-    assert float(eqx.filter_jit(dcdm_loss)(model, (jnp.asarray(r), jnp.asarray(c)))) == pytest.approx(
+    assert float(eqx.filter_jit(dcdm_loss)(model, (jnp.asarray(r), jnp.asarray(c), jnp.asarray(t)))) == pytest.approx(
         np.mean(expected), rel=1e-4
     )
     assert 0.0 <= np.mean(expected) <= 1.0
 
 
-def _train(shape, epochs, width=8, seed=0, count=4):
-    train = training_batches(family(seed, count, shape), batch_size=10, noise_per_system=2, seed=seed)
-    validation = training_batches(family(seed + 50, 1, shape), batch_size=10, noise_per_system=2, seed=seed + 1)
+def _train(shape, epochs, width=8, seed=0, count=4, systems=family):
+    """Train on ``count`` systems of ``systems(seed, count, shape)``; validate on one more."""
+    train = training_batches(systems(seed, count, shape), batch_size=10, noise_per_system=2, seed=seed)
+    validation = training_batches(systems(seed + 50, 1, shape), batch_size=10, noise_per_system=2, seed=seed + 1)
     model = DCDM(len(shape), width, key=jr.key(seed))
     return fit(
         model, dcdm_loss, train, validation, epochs=epochs, optimizer=optax.adam(1e-2), key=jr.key(1), progress=False
@@ -133,8 +135,9 @@ def test_checkpoint_round_trip(tmp_path):
     assert loaded.hyperparameters == {"dim": 3, "width": 5, "coarsest": 3, "sweeps": 1}
     r = jnp.asarray(np.random.default_rng(0).standard_normal((6, 6, 6)))
     c = jnp.full((26, 6, 6, 6), 0.02)
-    apply = eqx.filter_jit(lambda m, r, c: m(r, c))
-    np.testing.assert_array_equal(np.asarray(apply(model, r, c)), np.asarray(apply(loaded, r, c)))
+    t = jnp.linspace(1.0, 2.0, 216).reshape(6, 6, 6)
+    apply = eqx.filter_jit(lambda m, r, c, t: m(r, c, t))
+    np.testing.assert_array_equal(np.asarray(apply(model, r, c, t)), np.asarray(apply(loaded, r, c, t)))
 
 
 def test_nine_point_stencil_and_galerkin_coarsening():
@@ -148,7 +151,7 @@ def test_nine_point_stencil_and_galerkin_coarsening():
     got = np.asarray(scaled_matvec(jnp.asarray(y.reshape(shape)), jnp.asarray(coefficients, jnp.float64))).ravel()
     assert np.linalg.norm(got - expected) <= 1e-6 * np.linalg.norm(expected)
     c = jnp.asarray(coefficients, jnp.float64)
-    weights = interpolation_weights(c)
+    weights = interpolation_weights(c, jnp.asarray(1.0 / inverse_sqrt).reshape(shape))
     coarse_shape = (7, 7)
     P = np.stack([np.asarray(prolong(e.reshape(coarse_shape), weights)).ravel() for e in np.eye(49)], axis=1)
     R = np.stack([np.asarray(restrict(e.reshape(shape), weights)).ravel() for e in np.eye(system.n)], axis=1)
@@ -158,6 +161,30 @@ def test_nine_point_stencil_and_galerkin_coarsening():
     S = np.diag(np.asarray(coarse_scale).ravel())
     got = np.stack([np.asarray(scaled_matvec(e.reshape(coarse_shape), coarse)).ravel() for e in np.eye(49)], axis=1)
     np.testing.assert_allclose(got, S @ P.T @ scaled @ P @ S, atol=1e-6)
+
+
+def test_interpolation_reproduces_the_near_null_vector():
+    """Where ``A 1 = 0`` (all rows but those next to the Dirichlet rows), P reproduces ``sqrt(diag A)``.
+
+    In the scaled unknowns the smooth modes of ``Â`` are ``sqrt(diag A)`` times smooth functions; the
+    black-box collapse must keep that. The diagonal jumps by 1e3 at the obstacles and by 2 at the Neumann
+    sides of these Q1 systems: interpolating a constant there instead costs 2x the iterations at 256x256.
+    """
+    system = scene_family("poisson_obstacles", ["mesh.cells=[16,16]"])(3)[0]
+    inverse_sqrt, coefficients = grid_coefficients(system.matrix, system.grid_shape)
+    t = (1.0 / inverse_sqrt).reshape(system.grid_shape)
+    assert t.max() / t.min() > 10.0  # the diagonal jumps (obstacles, boundary)
+    weights = interpolation_weights(jnp.asarray(coefficients, jnp.float64), jnp.asarray(t))
+    got = np.asarray(prolong(jnp.asarray(t[::2, ::2]), weights))
+    row_sums = np.abs(np.asarray(system.matrix.sum(axis=1))).reshape(t.shape) / t**2
+    balanced = row_sums < 1e-10
+    balanced[1], balanced[-2] = False, False  # centre points take row 1 (-2) values from rows next to Dirichlet
+    assert balanced.sum() > 0.6 * t.size
+    np.testing.assert_allclose(got[balanced], t[balanced], rtol=1e-6)  # float32 coefficients
+    # the collapse in the scaled unknowns (near-null vector 1) misses it by percents
+    constant = interpolation_weights(jnp.asarray(coefficients, jnp.float64), jnp.ones_like(jnp.asarray(t)))
+    stale = np.asarray(prolong(jnp.asarray(t[::2, ::2]), constant))
+    assert np.max(np.abs(stale[balanced] / t[balanced] - 1.0)) > 0.05
 
 
 def _iterations(model, systems):
@@ -210,20 +237,27 @@ def test_dcdm_3d_needs_fewer_iterations_than_ic0(trained_3d):
     assert max(dcdm) < min(ic0)
 
 
+def _obstacles_family(seed, count, shape):
+    """``count`` poisson_obstacles systems of ``shape`` nodes (``shape - 1`` cells), seeds from ``seed``."""
+    return _poisson_obstacles(shape[0] - 1, range(seed, seed + count))
+
+
 @pytest.mark.slow
-def test_iterations_grow_at_most_1_5x_from_64_to_256():
+@pytest.mark.parametrize("label", ["grid family", "poisson_obstacles"])
+def test_iterations_grow_at_most_1_5x_from_64_to_256(label):
     """Acceptance (b) of issue 5: trained on 64x64, the iteration count on 256x256 stays within 1.5x."""
+    systems = family if label == "grid family" else _obstacles_family
+    nodes = 0 if label == "grid family" else 1  # poisson_obstacles has a node per cell corner
     start = time.perf_counter()
-    model, _ = _train((64, 64), epochs=2, width=16, count=8)
+    model, _ = _train((64 + nodes, 64 + nodes), epochs=2, width=16, count=8, systems=systems)
     seconds = time.perf_counter() - start
     means = {}
     for cells in (64, 128, 256):
-        held_out = family(1000, 4, (cells, cells))
+        held_out = systems(1000, 4, (cells + nodes, cells + nodes))
         counts = {name: _baseline(held_out, name) for name in ("jacobi", "ic0")}
         counts["dcdm"] = _iterations(model, held_out)
-        print(
-            f"grid family {cells}: " + ", ".join(f"{k} mean {np.mean(v):.1f} max {max(v)}" for k, v in counts.items())
-        )
+        print(f"{label} {cells}: " + ", ".join(f"{k} mean {np.mean(v):.1f} max {max(v)}" for k, v in counts.items()))
         means[cells] = np.mean(counts["dcdm"])
+        assert max(counts["dcdm"]) < 0.5 * min(counts["ic0"])
     print(f"training {seconds:.0f} s, ratio 256/64 = {means[256] / means[64]:.2f}")
     assert means[256] <= 1.5 * means[64]
