@@ -2,7 +2,8 @@
 
 - :mod:`~learnsim.learned.gnn_factor`: neural incomplete factorisation (``GNNFactor``), a graph
   network predicting L on the pattern of tril(A), applied in PCG by two triangular solves;
-- :mod:`~learnsim.learned.dcdm` / :mod:`~learnsim.learned.dcdm_solver`: deep conjugate
+- :mod:`~learnsim.learned.dcdm` / :mod:`~learnsim.learned.dcdm_solver` /
+  :mod:`~learnsim.learned.dcdm_data`: deep conjugate
   directions (``DCDM``, ``dcdm_solve``) for systems on 2D and 3D grids;
 - :mod:`~learnsim.learned.training`: ``fit`` with validation, checkpoints and resume;
 - :mod:`~learnsim.learned.checkpoint`: model files with a JSON sidecar (``save_model``, ``load_model``);

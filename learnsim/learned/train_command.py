@@ -43,7 +43,8 @@ def _gnn_factor(systems, seed: int):
 
 
 def _dcdm(systems, seed: int):
-    from learnsim.learned.dcdm import DCDM, KIND, dcdm_loss, training_batches
+    from learnsim.learned.dcdm import DCDM, KIND, dcdm_loss
+    from learnsim.learned.dcdm_data import training_batches
 
     shapes = {system.grid_shape for system in systems}
     if None in shapes:

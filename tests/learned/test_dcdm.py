@@ -24,10 +24,10 @@ from learnsim.learned.dcdm import (
     grid_coefficients,
     interpolation_weights,
     scaled_matvec,
-    training_batches,
 )
 from learnsim.learned.dcdm import _prolong as prolong
 from learnsim.learned.dcdm import _restrict as restrict
+from learnsim.learned.dcdm_data import training_batches
 from learnsim.learned.dcdm_solver import dcdm_solve
 from learnsim.learned.training import fit
 from learnsim.scenes.generate import scene_family
