@@ -47,13 +47,14 @@ from learnsim.engine.solvers.preconditioners import PRECONDITIONER_NAMES, make_p
 from learnsim.engine.solvers.sparse import bsr_to_csr
 from learnsim.engine.solvers.systems import LinearSystem, SystemCallback
 from learnsim.engine.sph import isph_equations as eq
-from learnsim.engine.sph.kernels import kernel_id, support_radius
+from learnsim.engine.sph.kernels import kernel_id
 from learnsim.engine.sph.neighbours import build_grid
+from learnsim.engine.sph.particles import ParticleScales, check_inside, check_parameters, check_points
 from learnsim.errors import InputError
 
 
 @dataclass(frozen=True)
-class ISPH:
+class ISPH(ParticleScales):
     """Parameters of an incompressible SPH fluid (SI units).
 
     Attributes:
@@ -89,15 +90,7 @@ class ISPH:
     free_surface_density: float = 0.9
 
     def __post_init__(self):
-        if self.dim not in (2, 3):
-            raise InputError(f"isph: dim = {self.dim} must be 2 or 3")
-        kernel_id(self.kernel)
-        for name in ("spacing", "rest_density", "h_over_spacing", "cfl", "tolerance"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0.0):
-                raise InputError(f"isph: {name} = {value} must be a positive finite number")
-        if not (math.isfinite(self.viscosity) and self.viscosity >= 0.0):
-            raise InputError(f"isph: viscosity = {self.viscosity} must be non-negative")
+        check_parameters(self, "isph", ("cfl", "tolerance"), ("viscosity",))
         if not 0.0 <= self.density_relaxation <= 1.0:
             raise InputError(f"isph: density_relaxation = {self.density_relaxation} must be in [0, 1]")
         if not 0.0 < self.free_surface_density < 1.0:
@@ -108,31 +101,6 @@ class ISPH:
             )
         if not (isinstance(self.max_iterations, int) and self.max_iterations >= 1):
             raise InputError(f"isph: max_iterations = {self.max_iterations} must be a positive integer")
-        if len(self.gravity) != self.dim:
-            raise InputError(f"isph: gravity {self.gravity} must have {self.dim} components")
-        if self.domain is not None:
-            lower, upper = (np.asarray(c, dtype=float) for c in self.domain)
-            if lower.shape != (self.dim,) or upper.shape != (self.dim,) or np.any(upper <= lower):
-                raise InputError(f"isph: domain {self.domain} must be two corners (lower, upper) of {self.dim} values")
-            if np.any(upper - lower < self.spacing):
-                raise InputError(
-                    f"isph: particle spacing {self.spacing} is larger than the domain {tuple(upper - lower)}"
-                )
-
-    @property
-    def h(self) -> float:
-        """Smoothing length (m)."""
-        return self.h_over_spacing * self.spacing
-
-    @property
-    def radius(self) -> float:
-        """Kernel support radius (m)."""
-        return support_radius(self.kernel, self.h)
-
-    @property
-    def mass(self) -> float:
-        """Mass of one particle (kg, or kg/m in 2D)."""
-        return self.rest_density * self.spacing**self.dim
 
 
 @dataclass(frozen=True, eq=False)
@@ -189,15 +157,6 @@ def _constants(params: ISPH, n_fluid: int) -> eq.Constants:
     return c
 
 
-def _check_points(params: ISPH, name: str, points) -> np.ndarray:
-    points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 2 or points.shape[1] != params.dim:
-        raise InputError(f"isph: {name} must have shape (n, {params.dim}), got {points.shape}")
-    if not np.all(np.isfinite(points)):
-        raise InputError(f"isph: {name} holds non-finite values")
-    return points
-
-
 def _joined(fluid: wp.array, wall: wp.array) -> wp.array:
     """Fluid then wall entries in one new array."""
     out = wp.empty(len(fluid) + len(wall), dtype=fluid.dtype, device=fluid.device)
@@ -233,23 +192,19 @@ def make_state(
         wall_velocities: (n_wall, dim) constant wall velocities (m/s), zero by default.
         device: Warp device of the arrays.
     """
-    x = _check_points(params, "positions", positions)
-    xw = _check_points(params, "wall_positions", wall_positions)
+    x = check_points(params, "isph", "positions", positions)
+    xw = check_points(params, "isph", "wall_positions", wall_positions)
     if len(x) == 0:
         raise InputError("isph: there are no fluid particles")
-    v = np.zeros_like(x) if velocities is None else _check_points(params, "velocities", velocities)
-    vw = np.zeros_like(xw) if wall_velocities is None else _check_points(params, "wall_velocities", wall_velocities)
+    v = np.zeros_like(x) if velocities is None else check_points(params, "isph", "velocities", velocities)
+    vw = (
+        np.zeros_like(xw)
+        if wall_velocities is None
+        else check_points(params, "isph", "wall_velocities", wall_velocities)
+    )
     if v.shape != x.shape or vw.shape != xw.shape:
         raise InputError("isph: velocities and wall velocities must match the particle counts")
-    if params.domain is not None:
-        lower, upper = (np.asarray(corner, dtype=float) for corner in params.domain)
-        for name, points in (("positions", x), ("wall_positions", xw)):
-            outside = np.any((points < lower) | (points > upper), axis=1)
-            if np.any(outside):
-                k = int(np.argmax(outside))
-                raise InputError(
-                    f"isph: {name}[{k}] = {tuple(points[k].tolist())} is outside the domain {params.domain}"
-                )
+    check_inside(params, "isph", positions=x, wall_positions=xw)
     vec = lambda a: wp.array(_as_vec3(a), dtype=wp.vec3d, device=device)
     positions_wp, wall_wp = vec(x), vec(xw)
     rho, surface = _densities(params, positions_wp, wall_wp)

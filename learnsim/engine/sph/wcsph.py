@@ -54,12 +54,12 @@ import warp as wp
 
 from learnsim.engine.sph import wcsph_equations as eq
 from learnsim.engine.sph import wcsph_forces as forces
-from learnsim.engine.sph.kernels import kernel_id, support_radius
+from learnsim.engine.sph.particles import ParticleScales, check_inside, check_parameters, check_points
 from learnsim.errors import InputError
 
 
 @dataclass(frozen=True)
-class WCSPH:
+class WCSPH(ParticleScales):
     """Parameters of a weakly compressible SPH fluid (SI units).
 
     Attributes:
@@ -95,29 +95,9 @@ class WCSPH:
     periodic: tuple[bool, ...] | None = None
 
     def __post_init__(self):
-        if self.dim not in (2, 3):
-            raise InputError(f"sph: dim = {self.dim} must be 2 or 3")
-        kernel_id(self.kernel)
-        for name in ("spacing", "sound_speed", "rest_density", "h_over_spacing"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0.0):
-                raise InputError(f"sph: {name} = {value} must be a positive finite number")
-        for name in ("viscosity", "artificial_viscosity", "density_diffusion"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0.0):
-                raise InputError(f"sph: {name} = {value} must be non-negative")
+        check_parameters(self, "sph", ("sound_speed",), ("viscosity", "artificial_viscosity", "density_diffusion"))
         if not self.gamma >= 1.0:
             raise InputError(f"sph: gamma = {self.gamma} must be at least 1")
-        if len(self.gravity) != self.dim:
-            raise InputError(f"sph: gravity {self.gravity} must have {self.dim} components")
-        if self.domain is not None:
-            lower, upper = (np.asarray(c, dtype=float) for c in self.domain)
-            if lower.shape != (self.dim,) or upper.shape != (self.dim,) or np.any(upper <= lower):
-                raise InputError(f"sph: domain {self.domain} must be two corners (lower, upper) of {self.dim} values")
-            if np.any(upper - lower < self.spacing):
-                raise InputError(
-                    f"sph: particle spacing {self.spacing} is larger than the domain {tuple(upper - lower)}"
-                )
         if self.periodic is not None:
             if len(self.periodic) != self.dim or self.domain is None:
                 raise InputError(f"sph: periodic {self.periodic} needs {self.dim} flags and a domain")
@@ -128,21 +108,6 @@ class WCSPH:
                         f"sph: periodic length {length} along axis {axis} is below two kernel supports"
                         f" ({2.0 * self.radius})"
                     )
-
-    @property
-    def h(self) -> float:
-        """Smoothing length (m)."""
-        return self.h_over_spacing * self.spacing
-
-    @property
-    def radius(self) -> float:
-        """Kernel support radius (m)."""
-        return support_radius(self.kernel, self.h)
-
-    @property
-    def mass(self) -> float:
-        """Mass of one particle (kg, or kg/m in 2D)."""
-        return self.rest_density * self.spacing**self.dim
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,15 +153,6 @@ def density_from_pressure(params: WCSPH, pressure) -> np.ndarray:
     return rho0 * (1.0 + gamma * np.asarray(pressure) / (rho0 * c0**2)) ** (1.0 / gamma)
 
 
-def _check_points(params: WCSPH, name: str, points) -> np.ndarray:
-    points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 2 or points.shape[1] != params.dim:
-        raise InputError(f"sph: {name} must have shape (n, {params.dim}), got {points.shape}")
-    if not np.all(np.isfinite(points)):
-        raise InputError(f"sph: {name} holds non-finite values")
-    return points
-
-
 def make_state(
     params: WCSPH,
     positions,
@@ -222,26 +178,22 @@ def make_state(
         viscosity: optional (1,) float64 array of the kinematic viscosity (m^2/s) replacing
             ``params.viscosity``; with ``requires_grad`` a tape gives its gradient.
     """
-    x = _check_points(params, "positions", positions)
-    xw = _check_points(params, "wall_positions", wall_positions)
+    x = check_points(params, "sph", "positions", positions)
+    xw = check_points(params, "sph", "wall_positions", wall_positions)
     if len(x) == 0:
         raise InputError("sph: there are no fluid particles")
-    v = np.zeros_like(x) if velocities is None else _check_points(params, "velocities", velocities)
-    vw = np.zeros_like(xw) if wall_velocities is None else _check_points(params, "wall_velocities", wall_velocities)
+    v = np.zeros_like(x) if velocities is None else check_points(params, "sph", "velocities", velocities)
+    vw = (
+        np.zeros_like(xw)
+        if wall_velocities is None
+        else check_points(params, "sph", "wall_velocities", wall_velocities)
+    )
     rho = np.full(len(x), params.rest_density) if densities is None else np.asarray(densities, dtype=np.float64)
     if v.shape != x.shape or vw.shape != xw.shape or rho.shape != (len(x),):
         raise InputError("sph: velocities, densities and wall velocities must match the particle counts")
     if not np.all(rho > 0.0):
         raise InputError("sph: densities must be positive")
-    if params.domain is not None:
-        lower, upper = (np.asarray(corner, dtype=float) for corner in params.domain)
-        for name, points in (("positions", x), ("wall_positions", xw)):
-            outside = np.any((points < lower) | (points > upper), axis=1)
-            if np.any(outside):
-                k = int(np.argmax(outside))
-                raise InputError(
-                    f"sph: {name}[{k}] = {tuple(points[k].tolist())} is outside the domain {params.domain}"
-                )
+    check_inside(params, "sph", positions=x, wall_positions=xw)
     vec = lambda a: wp.array(forces.as_vec3(a), dtype=wp.vec3d, device=device, requires_grad=requires_grad)
     scalar = lambda a: wp.array(a, dtype=wp.float64, device=device, requires_grad=requires_grad)
     c = forces.constants(params)

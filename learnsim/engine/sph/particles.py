@@ -1,0 +1,82 @@
+"""What WCSPH and ISPH share: particle scales and the checks of parameters and particle arrays.
+
+Both parameter dataclasses have ``dim``, ``spacing``, ``rest_density``, ``kernel``,
+``h_over_spacing``, ``gravity`` and an optional ``domain``; :class:`ParticleScales` gives them
+the smoothing length, support radius and particle mass, and the ``check_*`` functions raise
+:class:`~learnsim.errors.InputError` with one line prefixed by the scheme (``who``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from learnsim.engine.sph.kernels import kernel_id, support_radius
+from learnsim.errors import InputError
+
+
+class ParticleScales:
+    """Mixin: ``h``, ``radius`` and ``mass`` from ``spacing``, ``h_over_spacing``, ``kernel``, ``rest_density``."""
+
+    @property
+    def h(self) -> float:
+        """Smoothing length (m)."""
+        return self.h_over_spacing * self.spacing
+
+    @property
+    def radius(self) -> float:
+        """Kernel support radius (m)."""
+        return support_radius(self.kernel, self.h)
+
+    @property
+    def mass(self) -> float:
+        """Mass of one particle (kg, or kg/m in 2D)."""
+        return self.rest_density * self.spacing**self.dim
+
+
+def check_parameters(params, who: str, positive: tuple[str, ...], non_negative: tuple[str, ...]) -> None:
+    """dim, kernel, gravity and domain of ``params``, and the named fields positive / non-negative finite."""
+    if params.dim not in (2, 3):
+        raise InputError(f"{who}: dim = {params.dim} must be 2 or 3")
+    kernel_id(params.kernel)
+    for name in ("spacing", "rest_density", "h_over_spacing", *positive):
+        value = getattr(params, name)
+        if not (math.isfinite(value) and value > 0.0):
+            raise InputError(f"{who}: {name} = {value} must be a positive finite number")
+    for name in non_negative:
+        value = getattr(params, name)
+        if not (math.isfinite(value) and value >= 0.0):
+            raise InputError(f"{who}: {name} = {value} must be non-negative")
+    if len(params.gravity) != params.dim:
+        raise InputError(f"{who}: gravity {params.gravity} must have {params.dim} components")
+    if params.domain is not None:
+        lower, upper = (np.asarray(c, dtype=float) for c in params.domain)
+        if lower.shape != (params.dim,) or upper.shape != (params.dim,) or np.any(upper <= lower):
+            raise InputError(f"{who}: domain {params.domain} must be two corners (lower, upper) of {params.dim} values")
+        if np.any(upper - lower < params.spacing):
+            raise InputError(
+                f"{who}: particle spacing {params.spacing} is larger than the domain {tuple(upper - lower)}"
+            )
+
+
+def check_points(params, who: str, name: str, points) -> np.ndarray:
+    """``points`` as a finite float64 ``(n, dim)`` array."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != params.dim:
+        raise InputError(f"{who}: {name} must have shape (n, {params.dim}), got {points.shape}")
+    if not np.all(np.isfinite(points)):
+        raise InputError(f"{who}: {name} holds non-finite values")
+    return points
+
+
+def check_inside(params, who: str, **named_points: np.ndarray) -> None:
+    """Every point inside ``params.domain`` (when there is one); the first one outside is named."""
+    if params.domain is None:
+        return
+    lower, upper = (np.asarray(corner, dtype=float) for corner in params.domain)
+    for name, points in named_points.items():
+        outside = np.any((points < lower) | (points > upper), axis=1)
+        if np.any(outside):
+            k = int(np.argmax(outside))
+            raise InputError(f"{who}: {name}[{k}] = {tuple(points[k].tolist())} is outside the domain {params.domain}")
