@@ -39,7 +39,9 @@ def add_commands(sub) -> None:
     evaluate.add_argument("--tol", type=float, default=1e-8, help="relative residual to reach (default 1e-8)")
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N systems")
     evaluate.add_argument("--json", type=Path, help="write the per-method figures here")
-    evaluate.add_argument("--plot", type=Path, help="residual histories of the first system (PNG)")
+    evaluate.add_argument(
+        "--plot", type=Path, help="residual histories of the first system, PNG (default: beside --json)"
+    )
 
 
 def generate(args) -> int:
@@ -111,6 +113,8 @@ def evaluate(args) -> int:
         temporary = args.json.with_name(f".{args.json.name}.partial")
         temporary.write_text(json.dumps(ev.summary(reports), indent=2) + "\n")
         temporary.replace(args.json)
+    if args.plot is None and args.json is not None:
+        args.plot = args.json.with_suffix(".png")
     if args.plot is not None:
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         plot_residual_histories(ev.residual_histories(reports), args.plot, title=f"{args.data.name}: system 0")
