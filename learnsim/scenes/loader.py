@@ -161,11 +161,11 @@ def scene_from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = 
         and preconditioner[len(LEARNED_PREFIX) :].strip()
     ):
         model = Path(preconditioner[len(LEARNED_PREFIX) :].strip()).expanduser()
-        if not model.is_absolute() and base_dir is not None:
-            model = Path(base_dir) / model
+        if not model.is_absolute() and base_dir is not None and (Path(base_dir) / model).is_file():
+            model = Path(base_dir) / model  # beside the scene file first, else from the working directory
         if not model.is_file():
             c.fail("[solver].preconditioner", f": no model file {str(model)!r}", preconditioner)
-        parts["solver"] = replace(parts["solver"], preconditioner=f"{LEARNED_PREFIX}{model}")
+        parts["solver"] = replace(parts["solver"], preconditioner=f"{LEARNED_PREFIX}{model.absolute()}")
     return Scene(
         scene=parts["scene"],
         mesh=parts["mesh"],

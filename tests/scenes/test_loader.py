@@ -521,12 +521,16 @@ def test_bc_values_become_one_per_component():
     assert bc(value=[4, 5], components=["z", "x"]).value == (4.0, 5.0)
 
 
-def test_learned_preconditioner_path_resolves_against_the_scene_folder(tmp_path):
+def test_learned_preconditioner_path_resolves_against_the_scene_folder(tmp_path, monkeypatch):
     (tmp_path / "model.eqx").write_bytes(b"weights")
     scene = scene_from_dict(_with(ELASTIC_2D, "solver.preconditioner", "learned:model.eqx"), base_dir=tmp_path)
     assert scene.solver.preconditioner == f"learned:{tmp_path / 'model.eqx'}"
     with pytest.raises(InputError, match="no model file"):
         scene_from_dict(_with(ELASTIC_2D, "solver.preconditioner", "learned:model.eqx"), base_dir=tmp_path / "x")
+    # not beside the scene: relative to the working directory (a path typed on the command line)
+    monkeypatch.chdir(tmp_path)
+    scene = scene_from_dict(_with(ELASTIC_2D, "solver.preconditioner", "learned:model.eqx"), base_dir=tmp_path / "x")
+    assert scene.solver.preconditioner == f"learned:{tmp_path / 'model.eqx'}"
 
 
 # ---- time-dependent scenes -----------------------------------------------------------------
