@@ -29,7 +29,7 @@ import numpy as np
 import warp as wp
 
 from learnsim.engine.sph import wcsph
-from learnsim.engine.sph.wcsph_forces import as_vec3
+from learnsim.engine.sph.particles import as_vec3
 from learnsim.errors import InputError
 
 # arrays of a FluidState that carry an adjoint from one segment to the one before it

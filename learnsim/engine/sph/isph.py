@@ -49,7 +49,7 @@ from learnsim.engine.solvers.systems import LinearSystem, SystemCallback
 from learnsim.engine.sph import isph_equations as eq
 from learnsim.engine.sph.kernels import kernel_id
 from learnsim.engine.sph.neighbours import build_grid
-from learnsim.engine.sph.particles import ParticleScales, check_inside, check_parameters, check_points
+from learnsim.engine.sph.particles import ParticleScales, as_vec3, check_parameters, check_particles
 from learnsim.errors import InputError
 
 
@@ -134,13 +134,6 @@ class ISPHState:
         return len(self.positions)
 
 
-def _as_vec3(values) -> np.ndarray:
-    a = np.asarray(values, dtype=np.float64)
-    out = np.zeros(a.shape[:-1] + (3,))
-    out[..., : a.shape[-1]] = a
-    return out
-
-
 def _constants(params: ISPH, n_fluid: int) -> eq.Constants:
     c = eq.Constants()
     c.dim = params.dim
@@ -152,7 +145,7 @@ def _constants(params: ISPH, n_fluid: int) -> eq.Constants:
     c.rho0 = params.rest_density
     c.nu = params.viscosity
     c.eta2 = 0.01 * params.h**2
-    c.gravity = wp.vec3d(*_as_vec3(params.gravity))
+    c.gravity = wp.vec3d(*as_vec3(params.gravity))
     c.surface_density = params.free_surface_density * params.rest_density
     return c
 
@@ -192,20 +185,8 @@ def make_state(
         wall_velocities: (n_wall, dim) constant wall velocities (m/s), zero by default.
         device: Warp device of the arrays.
     """
-    x = check_points(params, "isph", "positions", positions)
-    xw = check_points(params, "isph", "wall_positions", wall_positions)
-    if len(x) == 0:
-        raise InputError("isph: there are no fluid particles")
-    v = np.zeros_like(x) if velocities is None else check_points(params, "isph", "velocities", velocities)
-    vw = (
-        np.zeros_like(xw)
-        if wall_velocities is None
-        else check_points(params, "isph", "wall_velocities", wall_velocities)
-    )
-    if v.shape != x.shape or vw.shape != xw.shape:
-        raise InputError("isph: velocities and wall velocities must match the particle counts")
-    check_inside(params, "isph", positions=x, wall_positions=xw)
-    vec = lambda a: wp.array(_as_vec3(a), dtype=wp.vec3d, device=device)
+    x, xw, v, vw = check_particles(params, "isph", positions, wall_positions, velocities, wall_velocities)
+    vec = lambda a: wp.array(as_vec3(a), dtype=wp.vec3d, device=device)
     positions_wp, wall_wp = vec(x), vec(xw)
     rho, surface = _densities(params, positions_wp, wall_wp)
     return ISPHState(

@@ -35,6 +35,14 @@ class ParticleScales:
         return self.rest_density * self.spacing**self.dim
 
 
+def as_vec3(values) -> np.ndarray:
+    """(n, 2) or (n, 3) -> (n, 3) float64, or a 2/3-vector -> a 3-vector (z = 0 in 2D)."""
+    a = np.asarray(values, dtype=np.float64)
+    out = np.zeros(a.shape[:-1] + (3,))
+    out[..., : a.shape[-1]] = a
+    return out
+
+
 def check_parameters(params, who: str, positive: tuple[str, ...], non_negative: tuple[str, ...]) -> None:
     """dim, kernel, gravity and domain of ``params``, and the named fields positive / non-negative finite."""
     if params.dim not in (2, 3):
@@ -68,6 +76,26 @@ def check_points(params, who: str, name: str, points) -> np.ndarray:
     if not np.all(np.isfinite(points)):
         raise InputError(f"{who}: {name} holds non-finite values")
     return points
+
+
+def check_particles(
+    params, who: str, positions, wall_positions, velocities=None, wall_velocities=None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fluid and wall positions and velocities as checked ``(n, dim)`` arrays (velocities zero by default).
+
+    Raises InputError for malformed or non-finite arrays, no fluid particles, velocity arrays that do not
+    match the particle counts, and particles outside ``params.domain``.
+    """
+    x = check_points(params, who, "positions", positions)
+    xw = check_points(params, who, "wall_positions", wall_positions)
+    if len(x) == 0:
+        raise InputError(f"{who}: there are no fluid particles")
+    v = np.zeros_like(x) if velocities is None else check_points(params, who, "velocities", velocities)
+    vw = np.zeros_like(xw) if wall_velocities is None else check_points(params, who, "wall_velocities", wall_velocities)
+    if v.shape != x.shape or vw.shape != xw.shape:
+        raise InputError(f"{who}: velocities and wall velocities must match the particle counts")
+    check_inside(params, who, positions=x, wall_positions=xw)
+    return x, xw, v, vw
 
 
 def check_inside(params, who: str, **named_points: np.ndarray) -> None:

@@ -54,7 +54,7 @@ import warp as wp
 
 from learnsim.engine.sph import wcsph_equations as eq
 from learnsim.engine.sph import wcsph_forces as forces
-from learnsim.engine.sph.particles import ParticleScales, check_inside, check_parameters, check_points
+from learnsim.engine.sph.particles import ParticleScales, as_vec3, check_parameters, check_particles
 from learnsim.errors import InputError
 
 
@@ -178,23 +178,13 @@ def make_state(
         viscosity: optional (1,) float64 array of the kinematic viscosity (m^2/s) replacing
             ``params.viscosity``; with ``requires_grad`` a tape gives its gradient.
     """
-    x = check_points(params, "sph", "positions", positions)
-    xw = check_points(params, "sph", "wall_positions", wall_positions)
-    if len(x) == 0:
-        raise InputError("sph: there are no fluid particles")
-    v = np.zeros_like(x) if velocities is None else check_points(params, "sph", "velocities", velocities)
-    vw = (
-        np.zeros_like(xw)
-        if wall_velocities is None
-        else check_points(params, "sph", "wall_velocities", wall_velocities)
-    )
+    x, xw, v, vw = check_particles(params, "sph", positions, wall_positions, velocities, wall_velocities)
     rho = np.full(len(x), params.rest_density) if densities is None else np.asarray(densities, dtype=np.float64)
-    if v.shape != x.shape or vw.shape != xw.shape or rho.shape != (len(x),):
-        raise InputError("sph: velocities, densities and wall velocities must match the particle counts")
+    if rho.shape != (len(x),):
+        raise InputError("sph: densities must match the particle count")
     if not np.all(rho > 0.0):
         raise InputError("sph: densities must be positive")
-    check_inside(params, "sph", positions=x, wall_positions=xw)
-    vec = lambda a: wp.array(forces.as_vec3(a), dtype=wp.vec3d, device=device, requires_grad=requires_grad)
+    vec = lambda a: wp.array(as_vec3(a), dtype=wp.vec3d, device=device, requires_grad=requires_grad)
     scalar = lambda a: wp.array(a, dtype=wp.float64, device=device, requires_grad=requires_grad)
     c = forces.constants(params)
     rho_wp = scalar(rho)

@@ -15,6 +15,7 @@ import warp as wp
 from learnsim.engine.sph import wcsph_equations as eq
 from learnsim.engine.sph.kernels import kernel_id
 from learnsim.engine.sph.neighbours import build_grid
+from learnsim.engine.sph.particles import as_vec3
 
 if TYPE_CHECKING:
     from learnsim.engine.sph.wcsph import WCSPH
@@ -58,14 +59,6 @@ def image_shifts(params: WCSPH) -> list[wp.vec3d]:
             step[axis] = params.domain[1][axis] - params.domain[0][axis]
             shifts = [s + k * step for k in (0.0, -1.0, 1.0) for s in shifts]
     return [wp.vec3d(*s) for s in shifts]
-
-
-def as_vec3(values) -> np.ndarray:
-    """(n, 2) or (n, 3) -> (n, 3) float64, or a 2/3-vector -> a 3-vector (z = 0 in 2D)."""
-    a = np.asarray(values, dtype=np.float64)
-    out = np.zeros(a.shape[:-1] + (3,))
-    out[..., : a.shape[-1]] = a
-    return out
 
 
 def neighbour_grids(params: WCSPH, x: wp.array, wall_x: wp.array):
