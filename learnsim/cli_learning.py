@@ -88,6 +88,7 @@ def evaluate(args) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
+    from learnsim.io.atomic import write_atomically
     from learnsim.io.datasets import open_dataset
     from learnsim.io.plots import plot_residual_histories
     from learnsim.learned import evaluate as ev
@@ -109,10 +110,8 @@ def evaluate(args) -> int:
     for row in ev.format_table(reports):
         print(row)
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        temporary = args.json.with_name(f".{args.json.name}.partial")
-        temporary.write_text(json.dumps(ev.summary(reports), indent=2) + "\n")
-        temporary.replace(args.json)
+        text = json.dumps(ev.summary(reports), indent=2) + "\n"
+        write_atomically(args.json, lambda file: file.write(text), mode="w")
     if args.plot is None and args.json is not None:
         args.plot = args.json.with_suffix(".png")
     if args.plot is not None:

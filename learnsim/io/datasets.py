@@ -55,6 +55,7 @@ import scipy.sparse as sp
 
 from learnsim.engine.solvers.systems import LinearSystem
 from learnsim.errors import InputError
+from learnsim.io.atomic import write_atomically
 
 FORMAT = "learnsim-systems"
 VERSION = 1
@@ -151,11 +152,7 @@ def write_manifest(folder: str | os.PathLike, shards: Sequence[str | os.PathLike
             with h5py.File(folder / name, "r") as f:
                 count += sum(isinstance(f[k], h5py.Group) for k in f)
     text = json.dumps({"format": FORMAT, "version": VERSION, "shards": names, "count": count}, indent=2)
-    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.", suffix=".partial", dir=folder)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text + "\n")
-    os.replace(tmp, folder / MANIFEST)
-    return folder / MANIFEST
+    return write_atomically(folder / MANIFEST, lambda file: file.write(text + "\n"), mode="w")
 
 
 class SystemDataset(Sequence[LinearSystem]):

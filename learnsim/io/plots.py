@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from learnsim.io.vtu import new_temp_file
+from learnsim.io.atomic import write_atomically
 
 
 def plot_residual_histories(histories: dict[str, np.ndarray], png: str | Path, title: str = "") -> Path:
@@ -28,13 +27,8 @@ def plot_residual_histories(histories: dict[str, np.ndarray], png: str | Path, t
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    handle, temporary = new_temp_file(png, ".png")
-    os.close(handle)
     try:
-        figure.savefig(temporary, format="png", dpi=120)
-        os.replace(temporary, png)
+        write_atomically(png, lambda file: figure.savefig(file, format="png", dpi=120))
     finally:
         plt.close(figure)
-        if temporary.exists():
-            temporary.unlink()
     return png

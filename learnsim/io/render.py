@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from learnsim.errors import EngineError, InputError
-from learnsim.io.vtu import new_temp_file, read_frame, read_pvd
+from learnsim.io.atomic import new_temp_file
+from learnsim.io.vtu import read_frame, read_pvd
 
 PREFERRED_FIELDS = ("von_mises", "displacement", "temperature", "pressure", "velocity")
 """fields coloured by default, first present wins"""

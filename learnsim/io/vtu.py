@@ -25,6 +25,7 @@ import meshio
 import numpy as np
 
 from learnsim.errors import InputError
+from learnsim.io.atomic import write_atomically
 from learnsim.io.meshes import read_meshio
 
 PVD_NAME = "result.pvd"
@@ -258,35 +259,8 @@ def write_pvd(path: str | Path, entries: list[tuple[float, str]]) -> Path:
             raise ValueError(f"frame time must be finite, got {time}")
         lines.append(f'    <DataSet timestep="{time!r}" group="" part="0" file={quoteattr(Path(file).as_posix())}/>')
     lines += ["  </Collection>", "</VTKFile>", ""]
-    _write_text_atomically(path, "\n".join(lines))
+    write_atomically(path, lambda file: file.write("\n".join(lines)), mode="w")
     return path
-
-
-def new_temp_file(target: Path, suffix: str = ".tmp") -> tuple[int, Path]:
-    """Create an empty, uniquely named hidden file next to ``target``; returns (fd, path).
-
-    Unlike tempfile.mkstemp (mode 0600) the file gets the usual mode allowed by the umask,
-    which it keeps once renamed onto ``target``.
-    """
-    while True:
-        path = target.parent / f".{target.name}.{secrets.token_hex(6)}{suffix}"
-        try:
-            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
-        except FileExistsError:
-            continue
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    fd, tmp = new_temp_file(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_pvd(path: str | Path) -> list[tuple[float, Path]]:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ import jax
 import numpy as np
 
 from learnsim.errors import InputError
+from learnsim.io.atomic import write_atomically
 
 MODEL_FORMAT = "learnsim-model"
 MODEL_FORMAT_VERSION = 1
@@ -74,23 +73,6 @@ def _builder(kind: str) -> ModelBuilder | None:
 def sidecar_path(path: Path | str) -> Path:
     """The JSON sidecar of the model file ``path``: same name, suffix ``.json``."""
     return Path(path).with_suffix(".json")
-
-
-def write_atomically(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``.
-
-    A crash leaves either the old ``path`` or the new one, never half a file. The parent folder is created.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, mode) as file:
-            write(file)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def save_model(

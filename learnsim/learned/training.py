@@ -27,7 +27,7 @@ import numpy as np
 import optax
 
 from learnsim.errors import EngineError, InputError
-from learnsim.learned.checkpoint import write_atomically
+from learnsim.io.atomic import write_atomically
 
 LossFunction = Callable[[eqx.Module, Any, jax.Array], jax.Array]
 """``loss(model, batch, key) -> scalar``; differentiated with respect to the model's inexact arrays."""
