@@ -108,13 +108,13 @@ BAD_KEYS = [
     ("time", DELETE, '[time] is missing (kind = "sph" needs [time].end, s)'),
     ("time.steps", 10, '[time].steps = 10 is not used by kind = "sph"'),
     ("time.integrator", "newmark", '[time].integrator = "newmark" is not used by kind = "sph"'),
-    ("time.dt", 2.0, "[time].dt = 2.0 is longer than [time].end = 0.9 s"),
+    ("time.dt", 2.0, "[time].dt = 2.0 is longer than [time].end = 0.92 s"),
     ("output.every", 2, '[output].every = 2 is not used by kind = "sph" (use frames'),
     ("output.fields", ["temperature"], '"temperature" is not a field for sph (use velocity, pressure, density)'),
     ("output.walls", "yes", '[output].walls = "yes": expected true or false'),
     ("solver.preconditioner", "amg", '[solver].preconditioner = "amg" is only used with [sph].scheme = "isph"'),
     ("mesh", {"generator": "box"}, '[mesh] is not used by kind = "sph"'),
-    ("sph.scheme", "isph", '[sph].artificial_viscosity = 0.02 is only used with scheme = "wcsph"'),
+    ("sph.scheme", "isph", '[sph].artificial_viscosity = 0.1 is only used with scheme = "wcsph"'),
 ]
 
 

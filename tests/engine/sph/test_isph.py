@@ -14,8 +14,12 @@ import scipy.sparse as sp
 
 from learnsim.engine.sph import isph, wcsph
 from learnsim.errors import InputError
+from learnsim.scenes import load_scene
+from learnsim.scenes.sph import make_params
+from learnsim.scenes.sph_particles import build_particles
 
-from .test_wcsph import MARTIN_MOYCE, lattice, layers_for, tank_walls
+from ...validation.test_s5_dam_break import MARTIN_MOYCE
+from .test_wcsph import lattice, layers_for, tank_walls
 
 G = 9.81
 
@@ -148,18 +152,16 @@ def test_dam_break_isph_density_error():
 
 @pytest.mark.slow
 def test_dam_break_wcsph_density_error():
-    """WCSPH's target: mean density error below 1 % with c0 = 10 u_max (here c0 = 20 sqrt(g a),
-    u_max ~ 2 sqrt(g a), so (u / c0)^2 ~ 1 %); same dam break as test_wcsph, 800 particles, to T = 2.
+    """WCSPH's target: mean density error below 1 % with c0 = 10 u_max (c0 = 10 sqrt(2 g H) =
+    20 sqrt(g a) in the dam_break scene, u_max ~ 2 sqrt(g a), so (u / c0)^2 ~ 1 %); the built-in
+    scene (800 fluid particles, alpha = 0.1) to T = 2.
 
     Measured: 1.9e-3 (ISPH, kernel sums: 5.9e-3, most of it the 0.5 % lattice bias of the sum).
     """
-    a, n = 1.0, 20
-    dx = a / n
-    params = wcsph.WCSPH(
-        dim=2, spacing=dx, sound_speed=20.0 * np.sqrt(G * a), gravity=(0.0, -G), artificial_viscosity=0.02
-    )
-    state = wcsph.make_state(params, lattice(n, 2 * n, dx), tank_walls(6 * n, 3 * n, dx, layers_for(params)))
-    t_end, worst = 2.0 * np.sqrt(a / (2.0 * G)), 0.0
+    scene = load_scene("dam_break")
+    params, particles = make_params(scene), build_particles(scene)
+    state = wcsph.make_state(params, particles.fluid, particles.walls)
+    t_end, worst = 2.0 * np.sqrt(1.0 / (2.0 * G)), 0.0
     while state.time < t_end - 1e-12:
         state = wcsph.step(params, state, min(wcsph.stable_time_step(params, state), t_end - state.time))
         worst = max(worst, np.mean(np.abs(state.densities.numpy() / params.rest_density - 1.0)))
