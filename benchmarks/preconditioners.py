@@ -11,8 +11,8 @@ rows). The product's own pieces do everything:
   training set, cached beside the data (``--retrain`` trains again);
 - evaluation: ``learnsim.learned.evaluate``: every method solves every held-out system to relative
   residual 1e-8 after one untimed warm-up solve; setup (factorisation, AMG hierarchy, the GNN's
-  forward pass) and solve are timed separately, total = setup + solve, means over the systems. DCDM
-  has no separate setup: its network runs once per iteration, so all of it is in its solve time.
+  forward pass, DCDM's multigrid hierarchy) and solve are timed separately, total = setup + solve,
+  means over the systems. DCDM's network runs once per iteration, in its solve time.
   Times are per system the fastest of 3 runs (the machine is shared).
 
 Sizes (cells per side; systems have (N + 1)^2 unknowns): training on 64, all methods on 64 and 128,

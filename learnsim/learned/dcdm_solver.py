@@ -15,8 +15,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
@@ -41,11 +43,53 @@ def _direction(model: DCDM, hierarchy, residual: jnp.ndarray) -> jnp.ndarray:
     return model.apply(hierarchy, residual)
 
 
+@dataclass(frozen=True)
+class DCDMSetup:
+    """What DCDM needs of ``A`` before the first right-hand side: the work done once per matrix.
+
+    Attributes:
+        matrix: ``A`` as float64 scipy CSR (the products with ``A`` run on the host).
+        inverse_sqrt: ``(n,)`` ``diag(A)^-1/2``, the Jacobi scaling of the network's input and output.
+        grid_shape: cells per axis.
+        hierarchy: the network's multigrid hierarchy for ``A`` (coarse operators, smoothing weights).
+        device: Warp device of the solution (``A``'s for a Warp ``A``, else the CPU).
+    """
+
+    matrix: sp.csr_matrix
+    inverse_sqrt: np.ndarray
+    grid_shape: tuple[int, ...]
+    hierarchy: object
+    device: object
+
+
+def dcdm_setup(model: DCDM, A: sp.spmatrix | wps.BsrMatrix, grid_shape: Sequence[int] | None) -> DCDMSetup:
+    """Check ``A`` against ``grid_shape`` and the model, and build the network's hierarchy for it.
+
+    Pass the result as ``A`` of :func:`dcdm_solve` to solve several right-hand sides with one
+    set-up, or to time the set-up apart from the iteration (``learnsim eval`` does).
+
+    Raises:
+        InputError: no grid shape, or a grid that does not match ``A`` or the model's dimension.
+    """
+    device = A.device if isinstance(A, wps.BsrMatrix) else wp.get_device("cpu")
+    if isinstance(A, wps.BsrMatrix):
+        if A.block_shape != (1, 1):
+            raise InputError(f"DCDM needs a scalar grid system, got {A.block_shape} blocks")
+        A = bsr_to_csr(A)
+    A = sp.csr_matrix(A, dtype=np.float64)
+    if grid_shape is not None and len(grid_shape) != model.dim:
+        raise InputError(f"DCDM: a {model.dim}D model cannot solve a system on a grid of shape {tuple(grid_shape)}")
+    inverse_sqrt, coefficients = grid_coefficients(A, grid_shape)
+    shape = tuple(coefficients.shape[1:])
+    hierarchy = _setup(model, jnp.asarray(coefficients), jnp.asarray((1.0 / inverse_sqrt).reshape(shape)))
+    return DCDMSetup(A, inverse_sqrt, shape, jax.block_until_ready(hierarchy), device)
+
+
 def dcdm_solve(
     model: DCDM,
-    A: sp.spmatrix | wps.BsrMatrix,
+    A: sp.spmatrix | wps.BsrMatrix | DCDMSetup,
     b: np.ndarray | wp.array,
-    grid_shape: Sequence[int] | None,
+    grid_shape: Sequence[int] | None = None,
     x: np.ndarray | wp.array | None = None,
     tol: float = 1e-8,
     max_iterations: int | None = None,
@@ -58,7 +102,8 @@ def dcdm_solve(
     Args:
         model: a trained :class:`DCDM` network with ``model.dim == len(grid_shape)``.
         A: ``(n, n)`` SPD matrix, scipy sparse or a Warp BSR with scalar blocks; unknown ``k`` lives at
-            ``numpy.unravel_index(k, grid_shape)``.
+            ``numpy.unravel_index(k, grid_shape)``. Or a :class:`DCDMSetup` from :func:`dcdm_setup`
+            (``grid_shape`` is then not needed).
         b: ``(n,)`` right-hand side (NumPy or a Warp float64 array).
         grid_shape: cells per axis, ``prod(grid_shape) == n``.
         x: initial guess, ``(n,)``; zeros if None. Not modified.
@@ -82,16 +127,8 @@ def dcdm_solve(
         SolverNotConverged: ``max_iterations`` reached above ``tol``.
         SolverBreakdown: non-finite residual, or ``d . A d <= 0`` for a non-zero direction (``A`` not SPD).
     """
-    device = A.device if isinstance(A, wps.BsrMatrix) else wp.get_device("cpu")
-    if isinstance(A, wps.BsrMatrix):
-        if A.block_shape != (1, 1):
-            raise InputError(f"DCDM needs a scalar grid system, got {A.block_shape} blocks")
-        A = bsr_to_csr(A)
-    A = sp.csr_matrix(A, dtype=np.float64)
-    if grid_shape is not None and len(grid_shape) != model.dim:
-        raise InputError(f"DCDM: a {model.dim}D model cannot solve a system on a grid of shape {tuple(grid_shape)}")
-    inverse_sqrt, coefficients = grid_coefficients(A, grid_shape)
-    grid_shape = coefficients.shape[1:]
+    setup = A if isinstance(A, DCDMSetup) else dcdm_setup(model, A, grid_shape)
+    A, inverse_sqrt, grid_shape, hierarchy = setup.matrix, setup.inverse_sqrt, setup.grid_shape, setup.hierarchy
     n = A.shape[0]
     b = _host_vector(b, n, "b")
     x = np.zeros(n) if x is None else _host_vector(x, n, "x").copy()
@@ -108,9 +145,8 @@ def dcdm_solve(
     if not math.isfinite(b_norm):
         raise InputError("DCDM: b contains NaN or inf entries")
     if b_norm == 0.0:
-        return SolveResult(wp.zeros(n, dtype=wp.float64, device=device), 0, np.zeros(1), True, NAME)
+        return SolveResult(wp.zeros(n, dtype=wp.float64, device=setup.device), 0, np.zeros(1), True, NAME)
 
-    hierarchy = _setup(model, jnp.asarray(coefficients), jnp.asarray((1.0 / inverse_sqrt).reshape(grid_shape)))
     r = b - A @ x
     history = [float(np.linalg.norm(r)) / b_norm]
     previous: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=max(orthogonalize, 1))
@@ -151,7 +187,7 @@ def dcdm_solve(
         if breakdown is not None:
             raise SolverBreakdown("DCDM", iterations, float(residuals[-1]), tol, breakdown)
         raise SolverNotConverged("DCDM", iterations, float(residuals[-1]), tol)
-    return SolveResult(wp.array(x, dtype=wp.float64, device=device), iterations, residuals, converged, NAME)
+    return SolveResult(wp.array(x, dtype=wp.float64, device=setup.device), iterations, residuals, converged, NAME)
 
 
 def _conjugate(

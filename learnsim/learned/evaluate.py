@@ -102,23 +102,17 @@ def gnn_factor_method(model, device=None, max_iters: int | None = None) -> Solve
 
 def dcdm_method(model, max_iters: int | None = None) -> SolveMethod:
     """Deep conjugate directions with a trained :class:`~learnsim.learned.dcdm.DCDM` (grid systems only)."""
-    from learnsim.learned.dcdm_solver import dcdm_solve
+    from learnsim.learned.dcdm_solver import dcdm_setup, dcdm_solve
 
     def solve(system: LinearSystem, tol: float) -> Attempt:
         if system.grid_shape is None:
             raise InputError(f"dcdm needs systems on a grid; this {system.kind!r} system has no grid_shape")
         start = time.perf_counter()
-        result = dcdm_solve(
-            model,
-            system.matrix,
-            system.rhs,
-            system.grid_shape,
-            tol=tol,
-            max_iterations=max_iters,
-            raise_on_failure=False,
-        )
-        elapsed = time.perf_counter() - start
-        return Attempt(result if result.converged else None, 0.0, elapsed)
+        setup = dcdm_setup(model, system.matrix, system.grid_shape)
+        setup_s = time.perf_counter() - start
+        result = dcdm_solve(model, setup, system.rhs, tol=tol, max_iterations=max_iters, raise_on_failure=False)
+        elapsed = time.perf_counter() - start - setup_s
+        return Attempt(result if result.converged else None, setup_s, elapsed)
 
     return solve
 

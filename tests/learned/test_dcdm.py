@@ -28,7 +28,7 @@ from learnsim.learned.dcdm import (
 from learnsim.learned.dcdm import _prolong as prolong
 from learnsim.learned.dcdm import _restrict as restrict
 from learnsim.learned.dcdm_data import training_batches
-from learnsim.learned.dcdm_solver import dcdm_solve
+from learnsim.learned.dcdm_solver import dcdm_setup, dcdm_solve
 from learnsim.learned.training import fit
 from learnsim.scenes.generate import scene_family
 
@@ -112,6 +112,20 @@ def test_dcdm_solve_takes_a_warp_bsr_and_a_zero_rhs(trained_2d):
     assert np.linalg.norm(system.rhs - system.matrix @ result.x.numpy()) <= 1.01e-9 * np.linalg.norm(system.rhs)
     zero = dcdm_solve(model, system.matrix, np.zeros(64), (8, 8))
     assert zero.iterations == 0 and np.all(zero.x.numpy() == 0.0)
+
+
+def test_one_setup_serves_several_right_hand_sides(trained_2d):
+    """A DCDMSetup solves like the matrix it came from, for any right-hand side."""
+    model = trained_2d[0]
+    system = family(8, 1, (12, 10))[0]
+    setup = dcdm_setup(model, system.matrix, system.grid_shape)
+    assert setup.grid_shape == (12, 10) and setup.matrix.shape == (120, 120)
+    for b in (system.rhs, np.random.default_rng(0).standard_normal(120)):
+        shared = dcdm_solve(model, setup, b, tol=1e-9, max_iterations=2000)
+        direct = dcdm_solve(model, system.matrix, b, system.grid_shape, tol=1e-9, max_iterations=2000)
+        assert shared.iterations == direct.iterations
+        assert np.allclose(shared.x.numpy(), direct.x.numpy(), rtol=0.0, atol=1e-12 * np.abs(direct.x.numpy()).max())
+        assert np.linalg.norm(b - system.matrix @ shared.x.numpy()) <= 1.01e-9 * np.linalg.norm(b)
 
 
 def test_dcdm_refuses_systems_without_a_matching_grid():
