@@ -13,6 +13,7 @@ from pathlib import Path
 from learnsim import cli_learning
 from learnsim.engine import quiet_warp
 from learnsim.errors import EngineError, InputError
+from learnsim.progress import ProgressBar
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,45 +81,19 @@ def _run(args) -> int:
     out = args.out if args.out is not None else Path("out") / scene.scene.name
     title = f"running {scene.scene.name} ({scene.kind}, {scene.dim}D)"
     if scene.is_dynamic:
-        bar = _StepBar(console, title)
-        try:
-            result = run_scene(scene, device=args.device, out_dir=out, progress=bar)
-        finally:
-            bar.close()
+        # SPH scenes estimate the number of steps as they go, so each update sets the total
+        detail = "steps, t = {task.fields[time]:.4g} s"
+        with ProgressBar(title, None, detail=detail, fields={"time": 0.0}, console=console) as bar:
+
+            def progress(step: int, steps: int, time: float) -> None:
+                bar.update(step, total=steps, time=time)  # SPH: steps is an estimate, revised as it goes
+
+            result = run_scene(scene, device=args.device, out_dir=out, progress=progress)
     else:
         with console.status(title):
             result = run_scene(scene, device=args.device, out_dir=out)
     _print_summary(console, result, result.pvd)
     return 0
-
-
-class _StepBar:
-    """A rich progress bar over time steps, shown from the first step on (so input errors found
-    before stepping print nothing but their one line)."""
-
-    def __init__(self, console, title: str):
-        self.console, self.title = console, title
-        self.progress = None
-
-    def __call__(self, step: int, steps: int, time: float) -> None:
-        if self.progress is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("steps, t = {task.fields[time]:.4g} s"),
-                TimeRemainingColumn(),
-                console=self.console,
-            )
-            self.progress.start()
-            self.task = self.progress.add_task(self.title, total=steps, time=0.0)
-        self.progress.update(self.task, completed=step, total=steps, time=time)  # SPH: steps is an estimate
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
 
 
 def _print_summary(console, result, pvd: Path) -> None:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from learnsim.errors import InputError
+from learnsim.progress import ProgressBar
 
 
 def add_commands(sub) -> None:
@@ -85,9 +86,6 @@ def train(args) -> int:
 
 
 def evaluate(args) -> int:
-    from rich.console import Console
-    from rich.progress import Progress
-
     from learnsim.io.atomic import write_atomically
     from learnsim.io.datasets import open_dataset
     from learnsim.io.plots import plot_residual_histories
@@ -102,10 +100,8 @@ def evaluate(args) -> int:
         methods[kind] = method
     if not methods:
         raise InputError("nothing to evaluate: give --model or --baselines")
-    console = Console(stderr=True)
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("solving", total=len(methods) * len(systems))
-        reports = ev.evaluate(systems, methods, args.tol, lambda name, i: bar.update(task, advance=1, description=name))
+    with ProgressBar("solving", len(methods) * len(systems), transient=True) as bar:
+        reports = ev.evaluate(systems, methods, args.tol, lambda name, i: bar.update(advance=1, description=name))
     print(f"{len(systems)} systems from {args.data}, relative residual {args.tol:g}")
     for row in ev.format_table(reports):
         print(row)

@@ -28,6 +28,7 @@ import optax
 
 from learnsim.errors import EngineError, InputError
 from learnsim.io.atomic import write_atomically
+from learnsim.progress import ProgressBar
 
 LossFunction = Callable[[eqx.Module, Any, jax.Array], jax.Array]
 """``loss(model, batch, key) -> scalar``; differentiated with respect to the model's inexact arrays."""
@@ -163,8 +164,8 @@ def fit(
     step = _make_step(loss, optimizer)
     validation_key = jax.random.fold_in(key, _VALIDATION_STREAM)
     validation_loss_function = eqx.filter_jit(loss)
-    bar = _ProgressBar(progress, total=(epochs - history.epochs) * len(train))
-    with bar:
+    total = (epochs - history.epochs) * len(train)
+    with ProgressBar("training", total, enabled=progress and total > 0) as bar:
         for epoch in range(history.epochs, epochs):
             start = time.perf_counter()
             epoch_key = jax.random.fold_in(key, epoch)
@@ -174,7 +175,7 @@ def fit(
             for i, index in enumerate(order):
                 model, opt_state, value = step(model, opt_state, train[int(index)], jax.random.fold_in(step_key, i))
                 values.append(value)
-                bar.advance(f"epoch {epoch + 1}/{epochs}")
+                bar.update(advance=1, description=f"epoch {epoch + 1}/{epochs}")
             train_loss = float(jnp.mean(jnp.stack(values)))
             if not np.isfinite(train_loss):
                 raise EngineError(f"training diverged: loss {train_loss} in epoch {epoch + 1}")
@@ -244,33 +245,6 @@ def load_training_state(
                 f"expected {np.shape(expected)})"
             )
     return (*loaded, history)
-
-
-class _ProgressBar:
-    """A rich progress bar over optimizer steps, or nothing when disabled."""
-
-    def __init__(self, enabled: bool, total: int):
-        self._progress = None
-        if enabled and total > 0:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
-            )
-            self._task = self._progress.add_task("training", total=total)
-
-    def __enter__(self):
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self._progress is not None:
-            self._progress.stop()
-
-    def advance(self, description: str) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, advance=1, description=description)
 
 
 def plot_loss_curve(history: TrainingHistory, png: Path | str) -> Path:

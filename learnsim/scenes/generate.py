@@ -42,6 +42,7 @@ import numpy as np
 from learnsim.engine.solvers.systems import LinearSystem
 from learnsim.errors import InputError
 from learnsim.io.datasets import write_manifest, write_shard
+from learnsim.progress import ProgressBar
 from learnsim.scenes.loader import apply_overrides, scene_from_dict
 
 DISTRIBUTIONS = ("uniform", "loguniform", "normal", "integer", "choice")
@@ -331,7 +332,9 @@ def generate_dataset(
     plan = [(first, min(first + shard_size, samples)) for first in range(0, samples, shard_size)]
     counts = {shard_name(*r): shard_systems(out / shard_name(*r), *r, seed) for r in plan}
     todo = [(first, stop) for first, stop in plan if counts[shard_name(first, stop)] is None]
-    with _progress_bar(progress, len(plan), len(plan) - len(todo)) as advance:
+    with ProgressBar("shards", len(plan), completed=len(plan) - len(todo), enabled=progress) as bar:
+        bar.update()  # shown from the start: a shard may take a while
+        advance = functools.partial(bar.update, advance=1)
         if workers == 0 and scheduler is None:
             for first, stop in todo:
                 name = shard_name(first, stop)
@@ -380,19 +383,6 @@ def _client(workers: int | None, scheduler: str | None):
     )
     with cluster, Client(cluster) as client:
         yield client
-
-
-@contextmanager
-def _progress_bar(show: bool, total: int, done: int):
-    if not show:
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True)) as bar:
-        task = bar.add_task("shards", total=total, completed=done)
-        yield lambda: bar.advance(task)
 
 
 # --- scene families ------------------------------------------------------------------------

@@ -1,0 +1,77 @@
+"""One progress bar for long work (time stepping, dataset shards, training steps, evaluation).
+
+A thin layer over ``rich.progress``: the bar starts on its first update, so an input error found
+before any work prints only its one line, and a disabled bar does nothing::
+
+    with ProgressBar("training", total=steps, enabled=show) as bar:
+        for step in range(steps):
+            ...
+            bar.update(advance=1, description=f"epoch {epoch}")
+"""
+
+from __future__ import annotations
+
+
+class ProgressBar:
+    """A rich progress bar over ``total`` units of work, or nothing when ``enabled`` is False.
+
+    Args:
+        title: the text left of the bar (``update(description=...)`` changes it).
+        total: units of work; ``update(total=...)`` changes it (for estimates).
+        completed: units already done (a resumed run).
+        detail: a rich format string shown after the count, with ``{task.fields[NAME]}`` for
+            fields passed to ``update``; give their initial values in ``fields``.
+        transient: remove the bar when it closes.
+        console: a ``rich.console.Console``; by default one on standard error.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        total: float | None,
+        *,
+        completed: float = 0,
+        enabled: bool = True,
+        detail: str | None = None,
+        fields: dict | None = None,
+        transient: bool = False,
+        console=None,
+    ):
+        self.enabled = enabled
+        self._start = {"description": title, "total": total, "completed": completed, **(fields or {})}
+        self._detail, self._transient, self._console = detail, transient, console
+        self._progress = None
+
+    def update(self, completed: float | None = None, *, advance: float = 0, **changes) -> None:
+        """Set ``completed`` or ``advance`` it; ``changes`` may set ``total``, ``description`` or fields."""
+        if not self.enabled:
+            return
+        if self._progress is None:
+            self._open()
+        if completed is not None:
+            changes["completed"] = completed
+        self._progress.update(self._task, advance=advance, **changes)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _open(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+        if self._detail is not None:
+            columns.append(TextColumn(self._detail))
+        columns.append(TimeRemainingColumn())
+        console = self._console if self._console is not None else Console(stderr=True)
+        self._progress = Progress(*columns, console=console, transient=self._transient)
+        self._progress.start()
+        self._task = self._progress.add_task(**self._start)
