@@ -9,6 +9,7 @@ import pytest
 
 from learnsim.cli import main
 from learnsim.engine.fem.mesh import box_mesh
+from learnsim.scenes import builtin_scenes
 
 BEAM = """\
 [scene]
@@ -55,22 +56,8 @@ region = "x < 1e-9"
 """
 
 SMALL_CANTILEVER = ["--set", "mesh.cells=[2,1,1]"]
-BUILTIN_SCENES = [
-    "beam_steps",
-    "cantilever",
-    "cook_membrane",
-    "dam_break",
-    "dam_break_3d",
-    "dam_break_isph",
-    "diffusion_cook",
-    "heat_plate",
-    "heat_transient",
-    "hydrostatic_tank",
-    "poiseuille",
-    "poisson_obstacles",
-    "poisson_obstacles_3d",
-    "vibrating_beam",
-]
+# the names the loader lists (tests/scenes/test_loader.py pins them); the CLI must print the same
+BUILTIN_SCENES = [name for name, _ in builtin_scenes()]
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("learnsim")
 

@@ -16,9 +16,9 @@ import warp.sparse as wps
 from learnsim.engine.solvers.incomplete_cholesky import (
     TriangularFactor,
     TriangularSchedule,
-    _level_schedule,
+    level_schedule,
 )
-from learnsim.engine.solvers.preconditioners import Preconditioner, _scaled_sum_into
+from learnsim.engine.solvers.preconditioners import Preconditioner, scaled_sum_into
 from learnsim.engine.solvers.sparse import scalar_view
 
 
@@ -26,7 +26,7 @@ def _triangular_factor(matrix: sp.csr_matrix, reverse: bool, device: wp.Device) 
     offsets = wp.array(matrix.indptr.astype(np.int32), dtype=wp.int32, device=device)
     columns = wp.array(matrix.indices.astype(np.int32), dtype=wp.int32, device=device)
     values = wp.array(matrix.data.astype(np.float64), dtype=wp.float64, device=device)
-    return TriangularFactor(offsets, columns, values, reverse, *_level_schedule(offsets, columns, reverse))
+    return TriangularFactor(offsets, columns, values, reverse, *level_schedule(offsets, columns, reverse))
 
 
 class FactorPreconditioner(Preconditioner):
@@ -103,4 +103,4 @@ class FactorPreconditioner(Preconditioner):
             self.solve(x_flat, z_flat)
             return
         self.solve(x_flat, self._result)
-        _scaled_sum_into(alpha, self._result, beta, scalar_view(y), z_flat)
+        scaled_sum_into(alpha, self._result, beta, scalar_view(y), z_flat)

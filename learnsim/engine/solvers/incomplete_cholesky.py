@@ -221,7 +221,12 @@ class TriangularFactor:
         return sp.csr_matrix((self.values.numpy(), self.columns.numpy(), self.offsets.numpy()), shape=(self.n, self.n))
 
 
-def _level_schedule(offsets: wp.array, columns: wp.array, reverse: bool) -> tuple[wp.array, np.ndarray]:
+def level_schedule(offsets: wp.array, columns: wp.array, reverse: bool) -> tuple[wp.array, np.ndarray]:
+    """Rows of a triangular CSR pattern grouped into levels that can be solved in parallel.
+
+    Returns ``(order, starts)``: the rows sorted by level (a Warp int32 array) and the host offsets
+    of each level in ``order``. ``reverse`` schedules the backward (upper) sweep.
+    """
     n = offsets.shape[0] - 1
     levels = wp.empty(n, dtype=wp.int32, device=offsets.device)
     wp.launch(_triangular_levels, dim=1, device=offsets.device, inputs=[offsets, columns, n, int(reverse), levels])
@@ -359,13 +364,13 @@ class IncompleteCholesky:
             ],
         )
 
-        self.lower = TriangularFactor(offsets, columns, values, False, *_level_schedule(offsets, columns, False))
+        self.lower = TriangularFactor(offsets, columns, values, False, *level_schedule(offsets, columns, False))
         self.upper = TriangularFactor(
             upper_offsets,
             upper_columns,
             upper_values,
             True,
-            *_level_schedule(upper_offsets, upper_columns, True),
+            *level_schedule(upper_offsets, upper_columns, True),
         )
         self._work = wp.empty(n, dtype=wp.float64, device=device)
         self._device_permutation = None

@@ -46,7 +46,7 @@ def _scaled_sum(
     z[i] = s
 
 
-def _scaled_sum_into(alpha: float, x: wp.array, beta: float, y: wp.array, z: wp.array) -> None:
+def scaled_sum_into(alpha: float, x: wp.array, beta: float, y: wp.array, z: wp.array) -> None:
     """``z = alpha x + beta y`` on flat float64 arrays; ``z`` may alias ``x`` or ``y``."""
     wp.launch(_scaled_sum, dim=z.shape[0], device=z.device, inputs=[wp.float64(alpha), x, wp.float64(beta), y, z])
 
@@ -95,7 +95,7 @@ class IdentityPreconditioner(Preconditioner):
     name = "none"
 
     def apply(self, x: wp.array, y: wp.array, z: wp.array, alpha: float, beta: float) -> None:
-        _scaled_sum_into(alpha, scalar_view(x), beta, scalar_view(y), scalar_view(z))
+        scaled_sum_into(alpha, scalar_view(x), beta, scalar_view(y), scalar_view(z))
 
 
 def _check_positive_diagonal(A: wps.BsrMatrix, who: str) -> None:
@@ -179,7 +179,7 @@ class IncompleteCholeskyPreconditioner(Preconditioner):
             self.factor.solve(x_flat, z_flat, self.schedule)
             return
         self.factor.solve(x_flat, self._result, self.schedule)
-        _scaled_sum_into(alpha, self._result, beta, scalar_view(y), z_flat)
+        scaled_sum_into(alpha, self._result, beta, scalar_view(y), z_flat)
 
 
 class AMGPreconditioner(Preconditioner):
