@@ -49,7 +49,7 @@ def front_history(spacing: float, end: float, every: float = 0.05) -> tuple[np.n
 def plot(curves: dict[float, tuple[np.ndarray, np.ndarray, int]], png: Path) -> None:
     figure, axes = plt.subplots(figsize=(6.4, 4.4))
     T_ref, Z_ref = np.array(MARTIN_MOYCE).T
-    axes.fill_between(T_ref, 0.9 * Z_ref, 1.1 * Z_ref, color="0.85", label="Martin and Moyce +-10 %")
+    axes.fill_between(T_ref, 0.9 * Z_ref, 1.1 * Z_ref, color="0.85", label="Martin and Moyce ±10 %")
     axes.plot(T_ref, Z_ref, "ko", label="Martin and Moyce (1952)")
     for spacing, (T, Z, n) in curves.items():
         axes.plot(T, Z, label=f"learnsim WCSPH, dx = {spacing:g} m ({n} particles)")
