@@ -21,7 +21,8 @@ class ProgressBar:
         completed: units already done (a resumed run).
         detail: a rich format string shown after the count, with ``{task.fields[NAME]}`` for
             fields passed to ``update``; give their initial values in ``fields``.
-        transient: remove the bar when it closes.
+        transient: remove the bar when it closes; such a bar is not shown at all where the console
+            is not a terminal (a pipe, a log file), since nothing of it would remain.
         console: a ``rich.console.Console``; by default one on standard error.
     """
 
@@ -47,7 +48,12 @@ class ProgressBar:
         if not self.enabled:
             return
         if self._progress is None:
-            self._open()
+            self._progress = self._open()
+            if self._progress is None:
+                self.enabled = False
+                return
+            self._progress.start()
+            self._task = self._progress.add_task(**self._start)
         if completed is not None:
             changes["completed"] = completed
         self._progress.update(self._task, advance=advance, **changes)
@@ -63,7 +69,8 @@ class ProgressBar:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _open(self) -> None:
+    def _open(self):
+        """A rich ``Progress`` with this bar's columns, or None where it would show nothing."""
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -72,6 +79,6 @@ class ProgressBar:
             columns.append(TextColumn(self._detail))
         columns.append(TimeRemainingColumn())
         console = self._console if self._console is not None else Console(stderr=True)
-        self._progress = Progress(*columns, console=console, transient=self._transient)
-        self._progress.start()
-        self._task = self._progress.add_task(**self._start)
+        if self._transient and not console.is_terminal:
+            return None  # rich would leave a blank line where a bar it cannot redraw was
+        return Progress(*columns, console=console, transient=self._transient)

@@ -39,3 +39,11 @@ def test_a_disabled_bar_prints_nothing(capsys):
             bar.update(advance=1)
     assert out.getvalue() == ""
     assert capsys.readouterr() == ("", "")
+
+
+def test_a_transient_bar_leaves_nothing_on_a_non_terminal():
+    """rich alone would leave an empty line in a log where a transient bar was (seen before an error line)."""
+    console, out = _console()
+    with ProgressBar("solving", 3, transient=True, console=console) as bar:
+        bar.update(advance=1)
+    assert out.getvalue() == ""
