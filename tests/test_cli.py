@@ -7,9 +7,10 @@ from pathlib import Path
 import meshio
 import pytest
 
-from learnsim.cli import main
 from learnsim.engine.fem.mesh import box_mesh
 from learnsim.scenes import builtin_scenes
+
+from .cli_helpers import assert_one_error_line, run_cli
 
 BEAM = """\
 [scene]
@@ -60,12 +61,6 @@ SMALL_CANTILEVER = ["--set", "mesh.cells=[2,1,1]"]
 BUILTIN_SCENES = [name for name, _ in builtin_scenes()]
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("learnsim")
-
-
-def _cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _inverted_tet_mesh(path: Path) -> None:
@@ -131,15 +126,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, caps
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     out_dir = tmp_path / "results" / "out"
 
-    code, out, err = _cli(capsys, "run", scene, "--out", out_dir, *extra)
-
-    assert code == 2, err
-    assert out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("learnsim: error: ")
-    for word in words:
-        assert word in lines[0], f"{word!r} not in {lines[0]!r}"
+    assert_one_error_line(*run_cli(capsys, "run", scene, "--out", out_dir, *extra), words)
     assert not out_dir.exists()
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # no staging folder either
 
@@ -153,7 +140,9 @@ def test_bad_input_keeps_an_existing_result(tmp_path, capsys):
     (out_dir / "result.pvd").write_bytes(old_pvd)
     (out_dir / "frames" / "frame_00000.vtu").write_bytes(old_frame)
 
-    code, _, err = _cli(capsys, "run", "cantilever", "--out", out_dir, *SMALL_CANTILEVER, "--set", "bc.0.region=x < -5")
+    code, _, err = run_cli(
+        capsys, "run", "cantilever", "--out", out_dir, *SMALL_CANTILEVER, "--set", "bc.0.region=x < -5"
+    )
 
     assert code == 2 and "selects no node" in err
     assert (out_dir / "result.pvd").read_bytes() == old_pvd
@@ -163,7 +152,7 @@ def test_bad_input_keeps_an_existing_result(tmp_path, capsys):
 
 
 def test_scenes_lists_the_builtins(capsys):
-    code, out, err = _cli(capsys, "scenes")
+    code, out, err = run_cli(capsys, "scenes")
     assert (code, err) == (0, "")
     names = [line.split()[0] for line in out.splitlines()]
     assert names == BUILTIN_SCENES

@@ -14,6 +14,8 @@ from learnsim.scenes import load_scene, scene_from_dict
 from learnsim.scenes.dynamics import TimedLoad, external_load, ramp_factor
 from learnsim.scenes.run import run_scene, write_result
 
+from .cli_helpers import assert_one_error_line, run_cli
+
 # A 2 x 1 block held in x at x = 0 only: in y it moves freely, so under gravity it falls as a rigid body.
 # (3 cells, not 2: Discretization.per_point reads a constant (lambda, mu) as per-cell values on a 2-cell mesh.)
 FALLING = {
@@ -57,12 +59,6 @@ steps = 4
 [solver]
 newton_max_iters = 1
 """
-
-
-def _cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -243,19 +239,13 @@ BAD_INPUT = {
 def test_bad_time_input_exits_2_and_writes_nothing(case, tmp_path, capsys):
     extra, words = BAD_INPUT[case]
     out_dir = tmp_path / "results" / "out"
-    code, out, err = _cli(capsys, "run", "vibrating_beam", "--out", out_dir, *extra)
-    assert code == 2, err
-    assert out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("learnsim: error: "), err
-    for word in words:
-        assert word in lines[0], f"{word!r} not in {lines[0]!r}"
+    assert_one_error_line(*run_cli(capsys, "run", "vibrating_beam", "--out", out_dir, *extra), words)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_gravity_on_a_diffusion_scene_exits_2(tmp_path, capsys):
     extra = ["--set", "load.0.type=gravity", "--set", "load.0.value=[0, -9.81]"]
-    code, out, err = _cli(capsys, "run", "heat_transient", "--out", tmp_path / "out", *extra)
+    code, out, err = run_cli(capsys, "run", "heat_transient", "--out", tmp_path / "out", *extra)
     assert (code, out) == (2, "")
     assert err.strip() == (
         'learnsim: error: heat_transient.toml: [[load]][0].type = "gravity" is only for elasticity '
@@ -269,7 +259,7 @@ def test_an_engine_failure_mid_run_exits_1_and_writes_nothing(tmp_path, capsys):
     and the frames already computed are not published."""
     path = tmp_path / "block.toml"
     path.write_text(NEO_HOOKEAN_TOML)
-    code, _, err = _cli(capsys, "run", path, "--out", tmp_path / "out")
+    code, _, err = run_cli(capsys, "run", path, "--out", tmp_path / "out")
     assert code == 1, err
     assert "implicit step: Newton did not converge" in err and "after 1 iterations" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["block.toml"]

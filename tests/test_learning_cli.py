@@ -16,6 +16,8 @@ from learnsim.cli import main
 from learnsim.engine.solvers.systems import LinearSystem
 from learnsim.io.datasets import open_dataset, write_manifest, write_shard
 
+from .cli_helpers import assert_one_error_line, run_cli
+
 CELLS = "mesh.cells=[12,12]"
 
 
@@ -96,9 +98,7 @@ def test_scene_with_learned_preconditioner_matches_ic0(workspace, tmp_path):
 
 
 def _fails(args, capsys, *expected):
-    assert main(args) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and all(text in err for text in expected), err
+    assert_one_error_line(*run_cli(capsys, *args), expected)
 
 
 def test_bad_model_files(workspace, tmp_path, capsys):

@@ -9,7 +9,6 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from learnsim.cli import main
 from learnsim.errors import EngineError, InputError
 from learnsim.io import read_frame, read_pvd
 from learnsim.scenes import Box, FluidSpec, Scene, SceneInfo, SPHSpec, TimeSpec, WallSpec, load_scene
@@ -17,14 +16,10 @@ from learnsim.scenes.loader import scene_from_dict, scene_to_dict
 from learnsim.scenes.sph import run_sph
 from learnsim.scenes.sph_particles import lattice, tank
 
+from ..cli_helpers import assert_one_error_line, run_cli
+
 G, RHO = 9.81, 1000.0
 SPH_BUILTINS = ["dam_break", "dam_break_3d", "hydrostatic_tank", "poiseuille"]
-
-
-def _cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _builtin(name: str) -> dict:
@@ -78,15 +73,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, caps
     out_dir = tmp_path / "results" / "out"
     extra = [arg for o in overrides for arg in ("--set", o)]
 
-    code, out, err = _cli(capsys, "run", scene, "--out", out_dir, *extra)
-
-    assert code == 2, err
-    assert out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("learnsim: error: ")
-    for word in words:
-        assert word in lines[0], f"{word!r} not in {lines[0]!r}"
+    assert_one_error_line(*run_cli(capsys, "run", scene, "--out", out_dir, *extra), words)
     assert list(tmp_path.iterdir()) == []  # no output folder, no staging folder
 
 
@@ -188,7 +175,7 @@ def test_hydrostatic_tank_bottom_pressure_s2(tmp_path, capsys):
     """
     out_dir = tmp_path / "tank"
     overrides = ["sph.spacing=0.1", "time.end=0.6", "sph.gravity_ramp=0.3", "output.frames=2"]
-    code, out, err = _cli(
+    code, out, err = run_cli(
         capsys, "run", "hydrostatic_tank", "--out", out_dir, *[a for o in overrides for a in ("--set", o)]
     )
     assert code == 0, err
@@ -213,7 +200,7 @@ def test_dam_break_frames_and_render(tmp_path, capsys):
     """dam_break shortened: 10 x 20 fluid particles for 0.05 s; every frame has the fields and the particles."""
     out_dir = tmp_path / "dam"
     overrides = ["sph.spacing=0.1", "time.end=0.05", "output.frames=2"]
-    code, _, err = _cli(capsys, "run", "dam_break", "--out", out_dir, *[a for o in overrides for a in ("--set", o)])
+    code, _, err = run_cli(capsys, "run", "dam_break", "--out", out_dir, *[a for o in overrides for a in ("--set", o)])
     assert code == 0, err
     entries = read_pvd(out_dir / "result.pvd")
     assert [t for t, _ in entries] == pytest.approx([0.0, 0.025, 0.05], abs=1e-15)
@@ -235,7 +222,7 @@ def test_dam_break_frames_and_render(tmp_path, capsys):
 
     png = tmp_path / "dam.png"
     try:
-        code, out, err = _cli(capsys, "render", out_dir / "result.pvd", "--out", png)
+        code, out, err = run_cli(capsys, "render", out_dir / "result.pvd", "--out", png)
     except EngineError as err:  # pragma: no cover - a machine without off-screen OpenGL
         pytest.skip(str(err))
     if code == 1 and "OpenGL" in err:
