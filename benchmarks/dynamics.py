@@ -32,7 +32,6 @@ The ratio is learnsim / reference: above 1, learnsim is slower.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import warp as wp
-from machine import machine  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
+from machine import machine, versions  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
 
 from learnsim.engine import integrate
 from learnsim.engine.adjoint import solve_implicit_vjp
@@ -340,8 +339,7 @@ def main() -> None:
     print("# Implicit dynamics, 3D neo-Hookean block: learnsim (Warp) vs a pure-JAX reference")
     print(f"command: python {' '.join(sys.argv)}")
     print(f"machine: {machine()}; learnsim on Warp device cpu, JAX on {jax.devices()[0].platform}")
-    versions = f"warp {wp.__version__}, jax {jax.__version__}, numpy {np.__version__}"
-    print(f"versions: {versions}, python {platform.python_version()}")
+    print(f"versions: {versions('warp-lang', 'jax', 'numpy')}")
     start = time.perf_counter()
     warp_s = warm_up_warp()
     disc, bc, load, problem = setup(cells)

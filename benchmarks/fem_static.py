@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -33,11 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyamg
-import scipy
 import scipy.sparse.linalg as spla
 import skfem
 import warp as wp
-from machine import machine  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
+from machine import machine, versions  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
 from skfem.models.elasticity import linear_elasticity
 
 from learnsim.engine.fem.assembly import assemble_boundary_value, assemble_linear_elasticity
@@ -286,10 +284,7 @@ def main() -> None:
     print("# learnsim vs scikit-fem + pyamg: 3D linear elasticity, cantilever [0,4]x[0,1]x[0,1]")
     print(f"command: python {' '.join(sys.argv)}")
     print(f"machine: {machine()}; learnsim on Warp device {device.alias}")
-    print(
-        f"versions: warp {wp.__version__}, scikit-fem {skfem.__version__}, pyamg {pyamg.__version__}, "
-        f"scipy {scipy.__version__}, numpy {np.__version__}, python {platform.python_version()}"
-    )
+    print(f"versions: {versions('warp-lang', 'scikit-fem', 'pyamg', 'scipy', 'numpy')}")
     # other processes on the machine inflate and scatter the timings: record how busy it was
     print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     what = "compiles" if args.cold else "loads (from its kernel cache) or compiles"

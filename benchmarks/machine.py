@@ -2,6 +2,7 @@
 
 import os
 import platform
+from importlib.metadata import version
 
 
 def machine() -> str:
@@ -14,3 +15,8 @@ def machine() -> str:
         return f"{model}, {os.cpu_count()} cores, {kib / 2**20:.0f} GiB RAM"
     except (OSError, StopIteration):
         return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def versions(*distributions: str) -> str:
+    """``"warp-lang 1.19.0, jax 0.10.2, ..., python 3.11.7"`` for the installed ``distributions``."""
+    return ", ".join(f"{name} {version(name)}" for name in distributions) + f", python {platform.python_version()}"

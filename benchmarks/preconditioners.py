@@ -34,7 +34,6 @@ import hashlib
 import importlib
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -43,10 +42,8 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import pyamg
-import scipy
 import warp as wp
-from machine import machine  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
+from machine import machine, versions  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
 
 from learnsim.errors import EngineError, InputError
 from learnsim.io.datasets import SystemDataset, open_dataset
@@ -240,10 +237,7 @@ def main() -> None:
     print("# Learned preconditioners vs Jacobi, IC(0), pyamg SA-AMG: poisson_obstacles, CPU")
     print(f"command: python {' '.join(sys.argv)}")
     print(f"machine: {machine()}; Warp device cpu, JAX {jax.default_backend()}")
-    print(
-        f"versions: warp {wp.__version__}, jax {jax.__version__}, pyamg {pyamg.__version__}, "
-        f"scipy {scipy.__version__}, numpy {np.__version__}, python {platform.python_version()}"
-    )
+    print(f"versions: {versions('warp-lang', 'jax', 'pyamg', 'scipy', 'numpy')}")
     print(f"learnsim: {source_state()}")
     print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"plan: {plan}")

@@ -37,13 +37,12 @@ import argparse
 import gc
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 
-from machine import machine  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
+from machine import machine, versions  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
 
 CELLS = (128, 16)
 LENGTH, HEIGHT = 4.0, 0.5
@@ -226,15 +225,10 @@ def main() -> None:
         if n % segment:
             parser.error(f"{n} steps is not a multiple of segment {segment}")
 
-    import jax
-    import numpy as np
-    import warp as wp
-
     print("# Gradient memory of a rollout: checkpointed segments vs one segment")
     print(f"command: python {' '.join(sys.argv)}")
     print(f"machine: {machine()}")
-    versions = f"warp {wp.__version__}, jax {jax.__version__}, numpy {np.__version__}"
-    print(f"versions: {versions}, python {platform.python_version()}")
+    print(f"versions: {versions('warp-lang', 'jax', 'numpy')}")
     start = time.perf_counter()
     spawn(WARMUP_STEPS, WARMUP_STEPS)  # fills Warp's kernel cache, so no measured child compiles kernels
     baseline = spawn(0, 0)

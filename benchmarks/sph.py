@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import platform
 import statistics
 import sys
 import time
@@ -42,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import warp as wp
-from machine import machine  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
+from machine import machine, versions  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
 
 from learnsim.engine import quiet_warp
 from learnsim.engine.sph import wcsph
@@ -236,13 +235,6 @@ def run_jax_sph(geo: Geometry, warmup: int, steps: int, repeats: int) -> Timing:
     return Timing(seconds, cpu_seconds, u_max)
 
 
-def versions() -> str:
-    from importlib.metadata import version
-
-    names = ("warp-lang", "jax", "jax-sph", "numpy")
-    return ", ".join(f"{name} {version(name)}" for name in names) + f", Python {platform.python_version()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="50,100", help="column resolutions n (n x 2n fluid particles)")
@@ -254,7 +246,7 @@ def main() -> None:
     if args.quick:
         args.sizes, args.steps, args.repeats, args.warmup = "20", 10, 1, 2
     quiet_warp()
-    print(f"machine: {machine()}; device {wp.get_device()}; {versions()}")
+    print(f"machine: {machine()}; device {wp.get_device()}; {versions('warp-lang', 'jax', 'jax-sph', 'numpy')}")
     print(f"steps per repeat {args.steps}, median of {args.repeats}, after {args.warmup} warm-up steps; float64")
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
