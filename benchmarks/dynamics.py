@@ -44,12 +44,12 @@ import numpy as np
 import warp as wp
 from machine import machine, versions  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
 
+from learnsim.core.mesh import Mesh
 from learnsim.engine import integrate
 from learnsim.engine.adjoint import solve_implicit_vjp
 from learnsim.engine.bridge import rollout
 from learnsim.engine.bridge.operators import Problem, lame_per_point, per_point
 from learnsim.engine.fem import assemble_boundary_value, boundary_sides, box_mesh, discretize, make_dirichlet
-from learnsim.engine.fem.mesh import Mesh
 from learnsim.engine.solvers.newton import NewtonReport
 
 SIZE = (1.0, 1.0, 0.8)

@@ -38,11 +38,11 @@ import warp as wp
 from machine import machine, versions  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
 from skfem.models.elasticity import linear_elasticity
 
+from learnsim.core.mesh import Mesh, box_mesh
 from learnsim.engine.fem.assembly import assemble_boundary_value, assemble_linear_elasticity
 from learnsim.engine.fem.boundary import apply_dirichlet, boundary_sides, make_dirichlet
 from learnsim.engine.fem.discretization import discretize
 from learnsim.engine.fem.materials import LinearElastic
-from learnsim.engine.fem.mesh import Mesh, box_mesh
 from learnsim.engine.solvers import make_preconditioner, pcg, rigid_body_modes
 
 LENGTH = 4.0

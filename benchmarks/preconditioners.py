@@ -45,7 +45,7 @@ import numpy as np
 import warp as wp
 from machine import machine, versions  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
 
-from learnsim.errors import EngineError, InputError
+from learnsim.core.errors import EngineError, InputError
 from learnsim.io.datasets import SystemDataset, open_dataset
 from learnsim.learned import evaluate as ev
 from learnsim.learned import train_command

@@ -13,8 +13,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from learnsim.core.errors import EngineError
 from learnsim.engine import quiet_warp
-from learnsim.errors import EngineError
 from learnsim.io import render
 from learnsim.scenes import load_scene
 from learnsim.scenes.run import run_scene, write_result

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from learnsim import cli_learning
+from learnsim.core.errors import EngineError, InputError
+from learnsim.core.progress import ProgressBar
 from learnsim.engine import quiet_warp
-from learnsim.errors import EngineError, InputError
-from learnsim.progress import ProgressBar
 
 
 def _parser() -> argparse.ArgumentParser:

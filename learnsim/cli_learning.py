@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from learnsim.errors import InputError
-from learnsim.progress import ProgressBar
+from learnsim.core.errors import InputError
+from learnsim.core.progress import ProgressBar
 
 
 def add_commands(sub) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import meshio
 import pytest
 
-from learnsim.engine.fem.mesh import box_mesh
+from learnsim.core.mesh import box_mesh
 from learnsim.scenes import builtin_scenes
 
 from .cli_helpers import assert_one_error_line, run_cli

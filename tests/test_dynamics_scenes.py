@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from learnsim.cli import main
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 from learnsim.io import read_pvd
 from learnsim.scenes import load_scene, scene_from_dict
 from learnsim.scenes.dynamics import TimedLoad, external_load, ramp_factor

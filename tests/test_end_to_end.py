@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from learnsim.cli import main
-from learnsim.errors import EngineError
+from learnsim.core.errors import EngineError
 from learnsim.io import read_pvd
 
 

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from learnsim.cli import main
-from learnsim.engine.solvers.systems import LinearSystem
+from learnsim.core.systems import LinearSystem
 from learnsim.io.datasets import open_dataset, write_manifest, write_shard
 
 from .cli_helpers import assert_one_error_line, run_cli

@@ -1,10 +1,10 @@
-"""learnsim.progress.ProgressBar: lazy start, counts, fields, disabled."""
+"""learnsim.core.progress.ProgressBar: lazy start, counts, fields, disabled."""
 
 import io
 
 from rich.console import Console
 
-from learnsim.progress import ProgressBar
+from learnsim.core.progress import ProgressBar
 
 
 def _console() -> tuple[Console, io.StringIO]:

@@ -24,6 +24,7 @@ import numpy as np
 import warp as wp
 import warp.fem as fem
 
+from learnsim.core.errors import EngineError
 from learnsim.engine.fem import forms
 from learnsim.engine.fem.boundary import apply_dirichlet
 from learnsim.engine.fem.statics import solve_linear_system
@@ -36,7 +37,6 @@ from learnsim.engine.integrate import (
     lumped_mass_is_hrz,
     system_matrix,
 )
-from learnsim.errors import EngineError
 
 
 @contextlib.contextmanager

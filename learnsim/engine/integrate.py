@@ -30,6 +30,8 @@ import warp as wp
 import warp.fem as fem
 from warp.sparse import BsrMatrix, bsr_axpy, bsr_copy, bsr_diag
 
+from learnsim.core.errors import InputError
+from learnsim.core.systems import SystemCallback
 from learnsim.engine.fem import forms
 from learnsim.engine.fem.assembly import assemble_diffusion, assemble_linear_elasticity, assemble_mass, make_field
 from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet, project_rhs
@@ -38,8 +40,6 @@ from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_
 from learnsim.engine.fem.statics import near_nullspace, solve_linear_system
 from learnsim.engine.solvers import SolveResult, bsr_to_csr, make_preconditioner
 from learnsim.engine.solvers.newton import NewtonReport, newton
-from learnsim.engine.solvers.systems import SystemCallback
-from learnsim.errors import InputError
 
 SCHEMES = ("explicit", "implicit-euler", "newmark")
 MODELS = ("linear", "neo-hookean", "diffusion")

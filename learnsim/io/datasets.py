@@ -53,8 +53,8 @@ import h5py
 import numpy as np
 import scipy.sparse as sp
 
-from learnsim.engine.solvers.systems import LinearSystem
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
+from learnsim.core.systems import LinearSystem
 from learnsim.io.atomic import write_atomically
 
 FORMAT = "learnsim-systems"

@@ -15,8 +15,8 @@ from pathlib import Path
 import meshio
 import numpy as np
 
-from learnsim.engine.fem.mesh import ELEMENTS, Mesh, make_mesh
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
+from learnsim.core.mesh import ELEMENTS, Mesh, make_mesh
 
 _ELEMENT_OF_FAMILY = {"tetra": "tet", "hexahedron": "hex", "triangle": "tri", "quad": "quad"}
 """meshio cell family (name without the node count) -> our element name"""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from learnsim.errors import EngineError, InputError
+from learnsim.core.errors import EngineError, InputError
 from learnsim.io.atomic import new_temp_file
 from learnsim.io.vtu import read_frame, read_pvd
 

@@ -24,7 +24,7 @@ from xml.sax.saxutils import quoteattr
 import meshio
 import numpy as np
 
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 from learnsim.io.atomic import write_atomically
 from learnsim.io.meshes import read_meshio
 

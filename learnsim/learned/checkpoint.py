@@ -9,7 +9,7 @@ A model saved as ``PATH`` is two files, each written atomically (temporary file,
 Loading reads the sidecar, builds an empty skeleton of the right shape from the hyper-parameters through
 the registry of model kinds (:func:`register_model_kind`), then fills it with the stored weights. Every
 way a model file can be wrong (missing, corrupt sidecar, other format or kind, weights that do not fit)
-raises :class:`~learnsim.errors.InputError` with one line naming the file.
+raises :class:`~learnsim.core.errors.InputError` with one line naming the file.
 
 A module defining a model kind registers it at import time::
 
@@ -30,7 +30,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 from learnsim.io.atomic import write_atomically
 
 MODEL_FORMAT = "learnsim-model"

@@ -43,7 +43,7 @@ import jax.random as jr
 import numpy as np
 import scipy.sparse as sp
 
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 from learnsim.learned.checkpoint import register_model_kind
 
 KIND = "dcdm"

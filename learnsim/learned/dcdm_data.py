@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from learnsim.engine.solvers.systems import LinearSystem
+from learnsim.core.systems import LinearSystem
 from learnsim.learned.dcdm import grid_coefficients, scaled_matvec
 
 SMOOTHING_SWEEPS = (0, 4, 16, 64, 256)

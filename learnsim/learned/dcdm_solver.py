@@ -25,9 +25,9 @@ import scipy.sparse as sp
 import warp as wp
 import warp.sparse as wps
 
-from learnsim.engine.solvers.pcg import SolverBreakdown, SolveResult
+from learnsim.core.errors import InputError, SolverBreakdown, SolverNotConverged
+from learnsim.core.systems import SolveResult
 from learnsim.engine.solvers.sparse import bsr_to_csr
-from learnsim.errors import InputError, SolverNotConverged
 from learnsim.learned.dcdm import DCDM, grid_coefficients
 
 NAME = "dcdm"

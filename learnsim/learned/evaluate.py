@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import warp as wp
 
+from learnsim.core.errors import InputError, SolverNotConverged
+from learnsim.core.systems import LinearSystem
 from learnsim.engine.solvers import FactorPreconditioner, SolveResult, csr_to_bsr, make_preconditioner, pcg
-from learnsim.engine.solvers.systems import LinearSystem
-from learnsim.errors import InputError, SolverNotConverged
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from learnsim.engine.solvers.systems import LinearSystem
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
+from learnsim.core.systems import LinearSystem
 from learnsim.learned.checkpoint import register_model_kind
 
 KIND = "gnn-factor"

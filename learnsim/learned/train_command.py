@@ -23,7 +23,7 @@ import jax
 import numpy as np
 import optax
 
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 from learnsim.io.datasets import open_dataset
 from learnsim.learned.checkpoint import save_model
 from learnsim.learned.training import fit, plot_loss_curve

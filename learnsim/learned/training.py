@@ -26,9 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from learnsim.errors import EngineError, InputError
+from learnsim.core.errors import EngineError, InputError
+from learnsim.core.progress import ProgressBar
 from learnsim.io.atomic import write_atomically
-from learnsim.progress import ProgressBar
 
 LossFunction = Callable[[eqx.Module, Any, jax.Array], jax.Array]
 """``loss(model, batch, key) -> scalar``; differentiated with respect to the model's inexact arrays."""

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from learnsim.core.errors import EngineError, InputError
+from learnsim.core.systems import SystemCallback
 from learnsim.engine.fem.boundary import Dirichlet
 from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.materials import LinearElastic, NeoHookean
 from learnsim.engine.integrate import Body, State, initial_state, make_body, stable_time_step, step
 from learnsim.engine.solvers.newton import NewtonReport
-from learnsim.engine.solvers.systems import SystemCallback
-from learnsim.errors import EngineError, InputError
 from learnsim.scenes.expression import Expression
 from learnsim.scenes.learned import engine_preconditioner
 from learnsim.scenes.scene import Scene

@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 
 COORDINATES = ("x", "y", "z")
 CONSTANTS = {"pi": np.pi}

@@ -39,10 +39,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from learnsim.engine.solvers.systems import LinearSystem
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
+from learnsim.core.progress import ProgressBar
+from learnsim.core.systems import LinearSystem
 from learnsim.io.datasets import write_manifest, write_shard
-from learnsim.progress import ProgressBar
 from learnsim.scenes.loader import apply_overrides, scene_from_dict
 
 DISTRIBUTIONS = ("uniform", "loguniform", "normal", "integer", "choice")

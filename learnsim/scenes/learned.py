@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from learnsim.core.errors import InputError
 from learnsim.engine.solvers import FactorPreconditioner, Preconditioner, bsr_to_csr
-from learnsim.errors import InputError
 from learnsim.scenes.validation import LEARNED_PREFIX
 
 

@@ -39,7 +39,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 from learnsim.scenes.expression import Expression
 from learnsim.scenes.scene import (
     BoundaryCondition,

@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 import warp as wp
 
+from learnsim.core.errors import InputError
+from learnsim.core.mesh import Mesh, box_mesh, quadrilateral_mesh
+from learnsim.core.systems import SystemCallback
 from learnsim.engine.fem.assembly import (
     assemble_boundary_value,
     assemble_diffusion,
@@ -29,12 +32,9 @@ from learnsim.engine.fem.assembly import (
 from learnsim.engine.fem.boundary import Dirichlet, boundary_sides, make_dirichlet
 from learnsim.engine.fem.discretization import Discretization, discretize
 from learnsim.engine.fem.materials import LinearElastic, NeoHookean
-from learnsim.engine.fem.mesh import Mesh, box_mesh, quadrilateral_mesh
 from learnsim.engine.fem.postprocess import von_mises_per_cell
 from learnsim.engine.fem.statics import StaticResult, solve_linear_static, solve_neo_hookean
 from learnsim.engine.integrate import energies
-from learnsim.engine.solvers.systems import SystemCallback
-from learnsim.errors import InputError
 from learnsim.io import FrameSeries, read_mesh
 from learnsim.scenes.dynamics import Progress, StepStats, TimedLoad, TimeProblem, make_time_problem, simulate
 from learnsim.scenes.expression import Expression

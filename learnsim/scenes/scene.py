@@ -30,7 +30,7 @@ it starts from ``initial`` and steps with ``time.integrator``; without one it is
 
 (``output`` is given afresh: a checked static scene lists its fields, without "velocity".)
 
-Building a ``Scene`` checks every value (raising :class:`~learnsim.errors.InputError` with
+Building a ``Scene`` checks every value (raising :class:`~learnsim.core.errors.InputError` with
 the same one-line messages the loader gives) and normalises it, so the engine can trust it:
 numbers become floats, lists tuples, region strings :class:`Expression` objects, mesh file
 paths absolute, and defaults that depend on the kind or dimension are filled in (mesh order,
@@ -45,7 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 from learnsim.scenes.expression import Expression
 from learnsim.scenes.sph_spec import Box, FluidSpec, SPHSpec, WallSpec
 from learnsim.scenes.validation import (

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from learnsim.engine.solvers.systems import SystemCallback
-from learnsim.errors import EngineError, InputError
+from learnsim.core.errors import EngineError, InputError
+from learnsim.core.systems import SystemCallback
 from learnsim.io import FrameSeries
 from learnsim.scenes.dynamics import Progress
 from learnsim.scenes.learned import engine_preconditioner

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 from learnsim.scenes.expression import Expression
 from learnsim.scenes.scene import Scene
 from learnsim.scenes.sph_spec import Box

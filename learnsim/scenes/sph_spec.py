@@ -8,7 +8,7 @@ of ``[sph].spacing`` inside boxes::
     [[fluid]]  box = {lower, upper}, region, velocity
     [[wall]]   kind = "block" | "tank", box = {lower, upper}, layers, velocity
 
-Every check raises the same one-line :class:`~learnsim.errors.InputError` as the FEM parts
+Every check raises the same one-line :class:`~learnsim.core.errors.InputError` as the FEM parts
 (``SOURCE: [table].key = VALUE problem``).
 """
 

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
-from learnsim.engine.fem.mesh import ELEMENTS
+from learnsim.core.errors import InputError
+from learnsim.core.mesh import ELEMENTS
 from learnsim.engine.integrate import SCHEMES
-from learnsim.errors import InputError
 from learnsim.scenes.expression import Expression
 
 if TYPE_CHECKING:

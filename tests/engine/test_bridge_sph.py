@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from learnsim.core.errors import InputError
 from learnsim.engine.bridge.sph import SPHProblem, rollout
 from learnsim.engine.sph import wcsph
-from learnsim.errors import InputError
 
 G = 9.81
 EPS = 1e-6

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import warp as wp
 
+from learnsim.core.errors import InputError
+from learnsim.core.mesh import box_mesh
 from learnsim.engine.fem.boundary import make_dirichlet
 from learnsim.engine.fem.discretization import discretize
 from learnsim.engine.fem.materials import LinearElastic, NeoHookean
-from learnsim.engine.fem.mesh import box_mesh
 from learnsim.engine.integrate import (
     SCHEMES,
     energies,
@@ -26,7 +27,6 @@ from learnsim.engine.integrate import (
 )
 from learnsim.engine.solvers import bsr_to_csr
 from learnsim.engine.solvers.newton import NewtonReport
-from learnsim.errors import InputError
 from learnsim.scenes.validation import INTEGRATORS
 
 DEVICE = "cpu"
@@ -249,9 +249,9 @@ def test_float64_throughout():
 def test_p2_tet_lumped_mass_is_positive_and_density_gradients_refuse_hrz():
     """Row sums of a P2 tet mass are not positive, so HRZ lumping is used: positive, total mass kept;
     the density adjoint assumes row sums and must refuse rather than return a wrong gradient."""
+    from learnsim.core.errors import EngineError
     from learnsim.engine import integrate
     from learnsim.engine.adjoint import mass_vjp
-    from learnsim.errors import EngineError
 
     disc = discretize(box_mesh([1.0, 1.0, 1.0], [1, 1, 1], "tet"), order=2, components=3)
     bc = make_dirichlet(disc, [(disc.node_positions[:, 0] < 1e-9, None, 0.0)])

@@ -6,6 +6,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import warp as wp
 
+from learnsim.core.errors import EngineError, SolverNotConverged
 from learnsim.engine.solvers import (
     IncompleteCholeskyPreconditioner,
     Preconditioner,
@@ -16,7 +17,6 @@ from learnsim.engine.solvers import (
     rigid_body_modes,
 )
 from learnsim.engine.solvers.sparse import scalar_view
-from learnsim.errors import EngineError, SolverNotConverged
 
 DEVICE = "cpu"
 TOL = 1e-10

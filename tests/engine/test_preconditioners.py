@@ -6,6 +6,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import warp as wp
 
+from learnsim.core.errors import EngineError, InputError
 from learnsim.engine.solvers import (
     PRECONDITIONER_NAMES,
     IncompleteCholeskyPreconditioner,
@@ -16,7 +17,6 @@ from learnsim.engine.solvers import (
     rigid_body_modes,
 )
 from learnsim.engine.solvers.incomplete_cholesky import IncompleteCholesky, ordering_permutation
-from learnsim.errors import EngineError, InputError
 
 DEVICE = "cpu"
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from learnsim.engine.solvers.systems import LinearSystem
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
+from learnsim.core.systems import LinearSystem
 from learnsim.io.datasets import open_dataset, write_manifest, write_shard
 
 

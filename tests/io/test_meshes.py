@@ -4,8 +4,8 @@ import meshio
 import numpy as np
 import pytest
 
-from learnsim.engine.fem.mesh import box_mesh
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
+from learnsim.core.mesh import box_mesh
 from learnsim.io import read_mesh
 
 MESHIO_TYPE = {"tri": "triangle", "quad": "quad", "tet": "tetra", "hex": "hexahedron"}

@@ -5,8 +5,8 @@ import importlib
 import numpy as np
 import pytest
 
-from learnsim.engine.fem.mesh import box_mesh
-from learnsim.errors import EngineError, InputError
+from learnsim.core.errors import EngineError, InputError
+from learnsim.core.mesh import box_mesh
 from learnsim.io import FrameSeries, render
 
 # the module, not the function of the same name that learnsim.io re-exports

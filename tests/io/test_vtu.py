@@ -6,8 +6,8 @@ import meshio
 import numpy as np
 import pytest
 
-from learnsim.engine.fem.mesh import box_mesh
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
+from learnsim.core.mesh import box_mesh
 from learnsim.io import FrameSeries, read_frame, read_pvd, write_pvd
 
 TIMES = [0.0, 0.1 + 0.2, 1.0 / 3.0]  # values whose decimal form needs all 17 digits

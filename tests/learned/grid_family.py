@@ -11,7 +11,7 @@ import numpy as np
 import scipy.ndimage as ndi
 import scipy.sparse as sp
 
-from learnsim.engine.solvers.systems import LinearSystem
+from learnsim.core.systems import LinearSystem
 
 
 def conductivity(rng: np.random.Generator, shape: tuple[int, ...], obstacles: int = 3) -> np.ndarray:

@@ -14,8 +14,8 @@ import scipy.sparse.linalg as spla
 import warp as wp
 from grid_family import family
 
+from learnsim.core.errors import InputError
 from learnsim.engine.solvers import csr_to_bsr, make_preconditioner, pcg
-from learnsim.errors import InputError
 from learnsim.learned.checkpoint import load_model, save_model
 from learnsim.learned.dcdm import (
     DCDM,

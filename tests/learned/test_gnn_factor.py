@@ -11,9 +11,9 @@ import scipy.sparse as sp
 import warp as wp
 from grid_family import family
 
+from learnsim.core.errors import InputError
 from learnsim.engine.solvers import csr_to_bsr, make_preconditioner, pcg
 from learnsim.engine.solvers.factor_preconditioner import FactorPreconditioner
-from learnsim.errors import InputError
 from learnsim.learned.checkpoint import load_model, save_model
 from learnsim.learned.gnn_factor import (
     KIND,

@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from learnsim.errors import EngineError, InputError
+from learnsim.core.errors import EngineError, InputError
 from learnsim.learned.checkpoint import load_model, register_model_kind, save_model
 from learnsim.learned.training import evaluate, fit, plot_loss_curve
 

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 from learnsim.scenes.expression import Expression
 
 RNG = np.random.default_rng(0)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
 
+from learnsim.core.errors import InputError
 from learnsim.engine.fem import box_mesh, discretize, make_dirichlet
 from learnsim.engine.fem.assembly import assemble_diffusion, assemble_linear_elasticity, assemble_source
 from learnsim.engine.fem.statics import solve_linear_static
 from learnsim.engine.integrate import State, make_body, step
-from learnsim.errors import InputError
 from learnsim.io.datasets import open_dataset
 from learnsim.scenes.expression import Expression
 from learnsim.scenes.generate import GenerateSpec, ObstacleSpec, generate_dataset, scene_family, scene_systems

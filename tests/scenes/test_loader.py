@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 from learnsim.scenes import (
     BoundaryCondition,
     Expression,

@@ -9,7 +9,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from learnsim.errors import EngineError, InputError
+from learnsim.core.errors import EngineError, InputError
 from learnsim.io import read_frame, read_pvd
 from learnsim.scenes import Box, FluidSpec, Scene, SceneInfo, SPHSpec, TimeSpec, WallSpec, load_scene
 from learnsim.scenes.loader import scene_from_dict, scene_to_dict

@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from learnsim.core.mesh import box_mesh, make_mesh
 from learnsim.engine.fem.assembly import make_field
-from learnsim.engine.fem.mesh import box_mesh, make_mesh
 
 
 def distorted_box(size, cells, element, amplitude=0.15, seed=0):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import warp as wp
 
+from learnsim.core.mesh import box_mesh
 from learnsim.engine.fem import forms
 from learnsim.engine.fem.assembly import (
     assemble_diffusion,
@@ -20,7 +21,6 @@ from learnsim.engine.fem.assembly import (
 from learnsim.engine.fem.boundary import make_dirichlet
 from learnsim.engine.fem.discretization import discretize
 from learnsim.engine.fem.materials import LinearElastic
-from learnsim.engine.fem.mesh import box_mesh
 from learnsim.engine.fem.statics import solve_linear_static
 
 from .helpers import boundary_nodes, field_of

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from learnsim.core.mesh import box_mesh
 from learnsim.engine.fem.assembly import lame_per_point
 from learnsim.engine.fem.discretization import discretize
 from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_residual
 from learnsim.engine.fem.materials import NeoHookean, neo_hookean_first_piola
-from learnsim.engine.fem.mesh import box_mesh
 
 MATERIAL = NeoHookean(E=210.0, nu=0.3)
 LAM, MU = MATERIAL.lame(3)

@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 import warp as wp
 
+from learnsim.core.errors import InputError
 from learnsim.engine.sph import wcsph
 from learnsim.engine.sph.particles import as_vec3
-from learnsim.errors import InputError
 
 # arrays of a FluidState that carry an adjoint from one segment to the one before it
 _CARRIED = (

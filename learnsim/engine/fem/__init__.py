@@ -4,6 +4,7 @@ A problem reads top to bottom: ``box_mesh`` -> ``discretize`` -> ``assemble_*`` 
 ``make_dirichlet`` -> ``solve_linear_static`` / ``solve_neo_hookean``.
 """
 
+from learnsim.core.mesh import ELEMENTS, Mesh, box_mesh, make_mesh, quadrilateral_mesh
 from learnsim.engine.fem.assembly import (
     assemble_boundary_value,
     assemble_diffusion,
@@ -21,7 +22,6 @@ from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet, boundary_si
 from learnsim.engine.fem.discretization import Discretization, boundary_side_centroids, discretize
 from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_residual, neo_hookean_tangent
 from learnsim.engine.fem.materials import LinearElastic, NeoHookean, lame_from_young_poisson, neo_hookean_first_piola
-from learnsim.engine.fem.mesh import ELEMENTS, Mesh, box_mesh, make_mesh, quadrilateral_mesh
 from learnsim.engine.fem.postprocess import von_mises_per_cell
 from learnsim.engine.fem.statics import StaticResult, solve_linear_static, solve_neo_hookean
 

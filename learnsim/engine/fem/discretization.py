@@ -14,7 +14,7 @@ import numpy as np
 import warp as wp
 import warp.fem as fem
 
-from learnsim.engine.fem.mesh import Mesh
+from learnsim.core.mesh import Mesh
 
 _GEOMETRIES = {"tri": fem.Trimesh2D, "quad": fem.Quadmesh2D, "tet": fem.Tetmesh, "hex": fem.Hexmesh}
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import warp as wp
 
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 
 
 @dataclass(frozen=True)

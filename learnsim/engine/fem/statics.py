@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import warp as wp
 
+from learnsim.core.systems import LinearSystem, SystemCallback
 from learnsim.engine.fem.assembly import lame_per_point
 from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet
 from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_residual, neo_hookean_tangent
 from learnsim.engine.solvers import Preconditioner, SolveResult, bsr_to_csr, make_preconditioner, pcg, rigid_body_modes
 from learnsim.engine.solvers.newton import NewtonReport, newton
-from learnsim.engine.solvers.systems import LinearSystem, SystemCallback
 
 
 @dataclass

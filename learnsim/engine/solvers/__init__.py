@@ -1,8 +1,10 @@
 """Linear solvers in Warp: PCG with its residual history, and the preconditioners it takes."""
 
+from learnsim.core.errors import SolverBreakdown
+from learnsim.core.systems import LinearSystem, SolveResult, SystemCallback
 from learnsim.engine.solvers.factor_preconditioner import FactorPreconditioner
 from learnsim.engine.solvers.incomplete_cholesky import IncompleteCholesky
-from learnsim.engine.solvers.pcg import SolverBreakdown, SolveResult, pcg
+from learnsim.engine.solvers.pcg import pcg
 from learnsim.engine.solvers.preconditioners import (
     PRECONDITIONER_NAMES,
     AMGPreconditioner,
@@ -14,7 +16,6 @@ from learnsim.engine.solvers.preconditioners import (
     rigid_body_modes,
 )
 from learnsim.engine.solvers.sparse import bsr_to_csr, csr_to_bsr
-from learnsim.engine.solvers.systems import LinearSystem, SystemCallback
 
 __all__ = [
     "FactorPreconditioner",

@@ -38,7 +38,7 @@ import scipy.sparse as sp
 import warp as wp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-from learnsim.errors import EngineError
+from learnsim.core.errors import EngineError
 
 TriangularSchedule = Literal["sequential", "level"]
 Ordering = Literal["rcm", "natural"]

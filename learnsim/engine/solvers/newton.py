@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from learnsim.engine.solvers.pcg import SolveResult
-from learnsim.errors import EngineError
+from learnsim.core.errors import EngineError
+from learnsim.core.systems import SolveResult
 
 
 @dataclass

@@ -2,65 +2,28 @@
 
 The iteration itself is ``warp.optim.linear.cg``; this module chooses its options, records
 ``||b - A x_k|| / ||b||`` after every iteration (``check_every=1``), and turns non-convergence and
-breakdown into :class:`~learnsim.errors.SolverNotConverged` errors that say what happened.
+breakdown into :class:`~learnsim.core.errors.SolverNotConverged` errors that say what happened.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import warp as wp
 import warp.sparse as wps
 from warp.optim.linear import LinearOperator, cg
 
+from learnsim.core.errors import SolverBreakdown, SolverNotConverged
+from learnsim.core.systems import SolveResult
 from learnsim.engine.solvers.preconditioners import (
     IdentityPreconditioner,
     Preconditioner,
     make_preconditioner,
 )
-from learnsim.errors import SolverNotConverged
 
 MAX_ITERS_CAP = 10_000
 """Upper bound of the default ``max_iters`` (``10 n`` otherwise, for ``n`` scalar unknowns)."""
-
-
-@dataclass
-class SolveResult:
-    """Outcome of a :func:`pcg` solve.
-
-    Attributes:
-        x: the solution, shape ``(A.nrow,)`` of ``float64``/``vec2d``/``vec3d``; the caller's ``x`` if given.
-        iterations: CG iterations performed.
-        residuals: relative residual norms ``||b - A x_k|| / ||b||`` for ``k = 0 .. iterations``, float64,
-            shape ``(iterations + 1,)``. These are CG's recursively updated residuals, equal to the true
-            residuals in exact arithmetic (they may drift apart by about ``cond(A) * eps``).
-        converged: whether the last residual is at or below the tolerance.
-        preconditioner: name of the preconditioner used, e.g. ``"ic0"``.
-    """
-
-    x: wp.array
-    iterations: int
-    residuals: np.ndarray
-    converged: bool
-    preconditioner: str
-
-
-class SolverBreakdown(SolverNotConverged):
-    """CG broke down: a non-finite residual, or non-positive curvature ``p . A p`` (``A`` is not SPD).
-
-    Attributes (besides those of SolverNotConverged):
-        reason: what broke, in words.
-    """
-
-    def __init__(self, solver: str, iterations: int, residual: float, tol: float, reason: str):
-        super().__init__(solver, iterations, residual, tol)
-        self.reason = reason
-        self.args = (
-            f"{solver} broke down at iteration {iterations}: {reason} "
-            f"(relative residual {residual:.3e}, tolerance {tol:.1e})",
-        )
 
 
 class _Breakdown(Exception):

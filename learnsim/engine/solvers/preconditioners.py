@@ -18,6 +18,7 @@ import warp.sparse as wps
 from warp.optim.linear import LinearOperator
 from warp.optim.linear import preconditioner as warp_preconditioner
 
+from learnsim.core.errors import EngineError, InputError
 from learnsim.engine.solvers.incomplete_cholesky import (
     IncompleteCholesky,
     Ordering,
@@ -25,7 +26,6 @@ from learnsim.engine.solvers.incomplete_cholesky import (
     ordering_permutation,
 )
 from learnsim.engine.solvers.sparse import bsr_to_csr, scalar_view
-from learnsim.errors import EngineError, InputError
 
 PRECONDITIONER_NAMES = ("none", "jacobi", "ic0", "amg")
 

@@ -42,15 +42,15 @@ import numpy as np
 import warp as wp
 import warp.sparse as wps
 
+from learnsim.core.errors import InputError
+from learnsim.core.systems import LinearSystem, SystemCallback
 from learnsim.engine.solvers.pcg import pcg
 from learnsim.engine.solvers.preconditioners import PRECONDITIONER_NAMES, make_preconditioner
 from learnsim.engine.solvers.sparse import bsr_to_csr
-from learnsim.engine.solvers.systems import LinearSystem, SystemCallback
 from learnsim.engine.sph import isph_equations as eq
 from learnsim.engine.sph.kernels import kernel_id
 from learnsim.engine.sph.neighbours import build_grid
 from learnsim.engine.sph.particles import ParticleScales, as_vec3, check_parameters, check_particles
-from learnsim.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import warp as wp
 
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 
 KERNEL_IDS = {"cubic": 0, "wendland": 1, "quintic": 2}
 SUPPORT_FACTOR = {"cubic": 2.0, "wendland": 2.0, "quintic": 3.0}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import warp as wp
 
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 
 
 def make_grid(dim: int, n_points: int, device=None) -> wp.HashGrid:

@@ -3,7 +3,7 @@
 Both parameter dataclasses have ``dim``, ``spacing``, ``rest_density``, ``kernel``,
 ``h_over_spacing``, ``gravity`` and an optional ``domain``; :class:`ParticleScales` gives them
 the smoothing length, support radius and particle mass, and the ``check_*`` functions raise
-:class:`~learnsim.errors.InputError` with one line prefixed by the scheme (``who``).
+:class:`~learnsim.core.errors.InputError` with one line prefixed by the scheme (``who``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
+from learnsim.core.errors import InputError
 from learnsim.engine.sph.kernels import kernel_id, support_radius
-from learnsim.errors import InputError
 
 
 class ParticleScales:

@@ -52,10 +52,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import warp as wp
 
+from learnsim.core.errors import InputError
 from learnsim.engine.sph import wcsph_equations as eq
 from learnsim.engine.sph import wcsph_forces as forces
 from learnsim.engine.sph.particles import ParticleScales, as_vec3, check_parameters, check_particles
-from learnsim.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from learnsim.core.errors import InputError
 from learnsim.engine.sph import isph, wcsph
-from learnsim.errors import InputError
 from learnsim.scenes import load_scene
 from learnsim.scenes.sph import make_params
 from learnsim.scenes.sph_particles import build_particles

@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
+from learnsim.core.errors import InputError
 from learnsim.engine.sph.kernels import SUPPORT_FACTOR, evaluate_kernel, support_radius
-from learnsim.errors import InputError
 
 KERNELS = ("cubic", "wendland", "quintic")
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import warp as wp
 
+from learnsim.core.errors import InputError
 from learnsim.engine.sph import wcsph
-from learnsim.errors import InputError
 
 G = 9.81
 

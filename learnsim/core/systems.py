@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,3 +44,26 @@ class LinearSystem:
 
 SystemCallback = Callable[[LinearSystem], None]
 """Called with every linear system a solver finishes (see ``on_system`` arguments)."""
+
+
+@dataclass
+class SolveResult:
+    """Outcome of an iterative solve (the engine's PCG, DCDM).
+
+    Attributes:
+        x: the solution, shape ``(A.nrow,)``: a Warp array of ``float64``/``vec2d``/``vec3d`` from the
+            engine's :func:`~learnsim.engine.solvers.pcg` (the caller's ``x`` if given), a float64 NumPy
+            array from solvers that run on the host (DCDM).
+        iterations: CG iterations performed.
+        residuals: relative residual norms ``||b - A x_k|| / ||b||`` for ``k = 0 .. iterations``, float64,
+            shape ``(iterations + 1,)``. These are CG's recursively updated residuals, equal to the true
+            residuals in exact arithmetic (they may drift apart by about ``cond(A) * eps``).
+        converged: whether the last residual is at or below the tolerance.
+        preconditioner: name of the preconditioner used, e.g. ``"ic0"``.
+    """
+
+    x: Any
+    iterations: int
+    residuals: np.ndarray
+    converged: bool
+    preconditioner: str

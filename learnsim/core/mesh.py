@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from learnsim.errors import InputError
+from learnsim.core.errors import InputError
 
 ELEMENTS = {"tri": (2, 3), "quad": (2, 4), "tet": (3, 4), "hex": (3, 8)}
 """element name -> (spatial dimension, vertices per cell)"""

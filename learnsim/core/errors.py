@@ -26,3 +26,19 @@ class SolverNotConverged(EngineError):
             f"{solver} did not converge: relative residual {residual:.3e} after {iterations} "
             f"iterations (tolerance {tol:.1e})"
         )
+
+
+class SolverBreakdown(SolverNotConverged):
+    """An iterative solve broke down: a non-finite residual, or non-positive curvature ``p . A p`` (``A`` not SPD).
+
+    Attributes (besides those of SolverNotConverged):
+        reason: what broke, in words.
+    """
+
+    def __init__(self, solver: str, iterations: int, residual: float, tol: float, reason: str):
+        super().__init__(solver, iterations, residual, tol)
+        self.reason = reason
+        self.args = (
+            f"{solver} broke down at iteration {iterations}: {reason} "
+            f"(relative residual {residual:.3e}, tolerance {tol:.1e})",
+        )

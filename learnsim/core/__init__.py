@@ -1,0 +1,10 @@
+"""What every layer shares, free of Warp and JAX: errors, meshes, linear systems, the progress bar.
+
+- :mod:`~learnsim.core.errors`: ``InputError`` (exit code 2), ``EngineError`` (exit code 1) and the
+  solver failures;
+- :mod:`~learnsim.core.mesh`: the ``Mesh`` value, its checks and the box generators;
+- :mod:`~learnsim.core.systems`: ``LinearSystem`` (what a solve records) and ``SolveResult``;
+- :mod:`~learnsim.core.progress`: the progress bar of long work.
+
+Importing any of them loads NumPy and SciPy at most.
+"""
