@@ -4,12 +4,12 @@ Problem: the built-in ``poisson_obstacles`` family (2D diffusion, Q1 on an N x N
 log-normal conductivity with one to four obstacles of conductivity 1e-3, Dirichlet nodes as identity
 rows). The product's own pieces do everything:
 
-- data: ``learnsim.scenes.generate`` (``scene_family`` + ``generate_dataset``) writes a training set
+- data: ``learnsim.running.generate`` (``family_systems`` + ``generate_dataset``) writes a training set
   on the training grid (seed 0) and HELD-OUT sets on every evaluation grid (seed 1, so no held-out
   sample is a training sample), cached under ``--cache`` and reused when present;
 - models: ``learnsim.learned.train_command.train_model`` (the recipes of ``learnsim train``) on the
   training set, cached beside the data (``--retrain`` trains again);
-- evaluation: ``learnsim.learned.evaluate``: every method solves every held-out system to relative
+- evaluation: ``learnsim.running.evaluate``: every method solves every held-out system to relative
   residual 1e-8 after one untimed warm-up solve; setup (factorisation, AMG hierarchy, the GNN's
   forward pass, DCDM's multigrid hierarchy) and solve are timed separately, total = setup + solve,
   means over the systems. DCDM's network runs once per iteration, in its solve time.
@@ -47,10 +47,10 @@ from machine import machine, versions  # benchmarks/machine.py (scripts run with
 
 from learnsim.core.errors import EngineError, InputError
 from learnsim.io.datasets import SystemDataset, open_dataset
-from learnsim.learned import evaluate as ev
 from learnsim.learned import train_command
 from learnsim.learned.train_command import train_model
-from learnsim.scenes.generate import generate_dataset, scene_family
+from learnsim.running import evaluate as ev
+from learnsim.running.generate import family_systems, generate_dataset
 
 TOL = 1e-8
 TRAIN_SEED, HELD_OUT_SEED = 0, 1
@@ -95,7 +95,7 @@ def source_state() -> str:
 def dataset(cache: Path, cells: int, samples: int, seed: int, workers: int) -> tuple[Path, SystemDataset]:
     """(folder, systems): ``samples`` poisson_obstacles systems on ``cells`` x ``cells``, existing shards kept."""
     folder = cache / f"poisson{cells}-seed{seed}-n{samples}"
-    family = scene_family("poisson_obstacles", [f"mesh.cells=[{cells},{cells}]"])
+    family = family_systems("poisson_obstacles", [f"mesh.cells=[{cells},{cells}]"])
     start = time.perf_counter()
     generate_dataset(family, samples, folder, workers=workers, seed=seed, progress=False)
     systems = open_dataset(folder)
@@ -143,7 +143,7 @@ def best_of(runs: list[ev.MethodReport]) -> ev.MethodReport:
 
 
 def measure(systems, models: dict[str, Path], names, plan: Plan) -> dict[str, dict]:
-    """``learnsim.learned.evaluate.summary`` of each method in ``names`` on ``systems``, best of ``plan.repeats``.
+    """``learnsim.running.evaluate.summary`` of each method in ``names`` on ``systems``, best of ``plan.repeats``.
 
     Each repeat runs every method over all systems in turn, so load from other processes that comes
     and goes hits every method; a system's times are its fastest setup and fastest solve.

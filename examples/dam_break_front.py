@@ -22,9 +22,9 @@ import numpy as np
 from learnsim.engine import quiet_warp
 from learnsim.engine.sph import wcsph
 from learnsim.io.atomic import write_atomically
+from learnsim.running.particles import build_particles
+from learnsim.running.sph import make_params
 from learnsim.scenes import load_scene
-from learnsim.scenes.sph import make_params
-from learnsim.scenes.sph_particles import build_particles
 
 A = 1.0  # column width (m) of the dam_break scene
 MARTIN_MOYCE = [(0.832, 1.217), (1.219, 1.474), (1.997, 2.292), (2.547, 2.995), (3.345, 4.134), (4.034, 4.944)]

@@ -16,8 +16,8 @@ from rich.table import Table
 from learnsim.core.errors import EngineError
 from learnsim.engine import quiet_warp
 from learnsim.io import render
+from learnsim.running.run import run_scene, write_result
 from learnsim.scenes import load_scene
-from learnsim.scenes.run import run_scene, write_result
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out", type=Path, default=Path("out/demo"))

@@ -76,7 +76,7 @@ def _run(args) -> int:
 
     scene = load_scene(args.scene, args.overrides)
     console = Console(highlight=False)
-    from learnsim.scenes.run import run_scene
+    from learnsim.running.run import run_scene
 
     out = args.out if args.out is not None else Path("out") / scene.scene.name
     title = f"running {scene.scene.name} ({scene.kind}, {scene.dim}D)"

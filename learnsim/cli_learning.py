@@ -46,11 +46,11 @@ def add_commands(sub) -> None:
 
 
 def generate(args) -> int:
-    from learnsim.scenes.generate import generate_dataset, scene_family
+    from learnsim.running.generate import family_systems, generate_dataset
 
     if args.samples < 1:
         raise InputError(f"--samples = {args.samples} must be at least 1")
-    family = scene_family(args.scene, args.overrides, device=args.device)
+    family = family_systems(args.scene, args.overrides, device=args.device)
     out = generate_dataset(
         family,
         args.samples,
@@ -89,7 +89,7 @@ def evaluate(args) -> int:
     from learnsim.io.atomic import write_atomically
     from learnsim.io.datasets import open_dataset
     from learnsim.io.plots import plot_residual_histories
-    from learnsim.learned import evaluate as ev
+    from learnsim.running import evaluate as ev
 
     systems = open_dataset(args.data)
     if args.limit is not None:

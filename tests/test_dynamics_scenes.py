@@ -10,9 +10,9 @@ import pytest
 from learnsim.cli import main
 from learnsim.core.errors import InputError
 from learnsim.io import read_pvd
+from learnsim.running.dynamics import TimedLoad, external_load, ramp_factor
+from learnsim.running.run import run_scene, write_result
 from learnsim.scenes import load_scene, scene_from_dict
-from learnsim.scenes.dynamics import TimedLoad, external_load, ramp_factor
-from learnsim.scenes.run import run_scene, write_result
 
 from .cli_helpers import assert_one_error_line, run_cli
 

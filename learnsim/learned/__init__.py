@@ -7,7 +7,7 @@
   directions (``DCDM``, ``dcdm_setup``, ``dcdm_solve``) for systems on 2D and 3D grids;
 - :mod:`~learnsim.learned.training`: ``fit`` with validation, checkpoints and resume;
 - :mod:`~learnsim.learned.checkpoint`: model files with a JSON sidecar (``save_model``, ``load_model``);
-- :mod:`~learnsim.learned.evaluate`: iterations and times of learned and classical methods;
+- :mod:`~learnsim.running.evaluate`: iterations and times of learned and classical methods;
 - :mod:`~learnsim.learned.train_command`: the recipes behind ``learnsim train``.
 """
 

@@ -41,6 +41,7 @@ from typing import Any
 
 from learnsim.core.errors import InputError
 from learnsim.scenes.expression import Expression
+from learnsim.scenes.sampling import GenerateSpec
 from learnsim.scenes.scene import (
     BoundaryCondition,
     Box,
@@ -113,8 +114,6 @@ def scene_from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = 
     for name in data:
         if name == "generate":
             # the parameter distributions of `learnsim generate`; a plain run uses the scene as written
-            from learnsim.scenes.generate import GenerateSpec
-
             GenerateSpec.from_table(data[name], source)
             continue
         if name not in TABLES and name not in ARRAYS:

@@ -248,7 +248,7 @@ class TimeSpec:
     (``round(end / dt)`` when ``end`` was given) and ``end`` is None: the run ends at
     :attr:`end_time` = ``steps * dt``. SPH: ``end`` is required, ``steps``, ``integrator``
     and ``mass`` are not used, and ``dt`` is optional: without it every step takes the
-    stable step of the current state (see :mod:`learnsim.scenes.sph`).
+    stable step of the current state (see :mod:`learnsim.running.sph`).
 
     Attributes:
         dt: time step (s), positive; required for FEM. For "explicit" (and SPH) it must be

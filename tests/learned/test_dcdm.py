@@ -30,7 +30,7 @@ from learnsim.learned.dcdm import _restrict as restrict
 from learnsim.learned.dcdm_data import training_batches
 from learnsim.learned.dcdm_solver import dcdm_setup, dcdm_solve
 from learnsim.learned.training import fit
-from learnsim.scenes.generate import scene_family
+from learnsim.running.generate import family_systems
 
 
 @pytest.mark.parametrize("shape", [(9, 7), (5, 6, 4)])
@@ -156,7 +156,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_nine_point_stencil_and_galerkin_coarsening():
     """Q1 (9-point) systems of poisson_obstacles: all 8 couplings are read, and the coarse stencil is P^T Â P."""
-    system = scene_family("poisson_obstacles", ["mesh.cells=[12,12]"])(0)[0]
+    system = family_systems("poisson_obstacles", ["mesh.cells=[12,12]"])(0)[0]
     shape = system.grid_shape
     inverse_sqrt, coefficients = grid_coefficients(system.matrix, shape)
     assert coefficients.shape == (8, 13, 13)
@@ -184,7 +184,7 @@ def test_interpolation_reproduces_the_near_null_vector():
     black-box collapse must keep that. The diagonal jumps by 1e3 at the obstacles and by 2 at the Neumann
     sides of these Q1 systems: interpolating a constant there instead costs 2x the iterations at 256x256.
     """
-    system = scene_family("poisson_obstacles", ["mesh.cells=[16,16]"])(3)[0]
+    system = family_systems("poisson_obstacles", ["mesh.cells=[16,16]"])(3)[0]
     inverse_sqrt, coefficients = grid_coefficients(system.matrix, system.grid_shape)
     t = (1.0 / inverse_sqrt).reshape(system.grid_shape)
     assert t.max() / t.min() > 10.0  # the diagonal jumps (obstacles, boundary)
@@ -215,7 +215,7 @@ def _baseline(systems, name):
 
 
 def _poisson_obstacles(cells, seeds):
-    generate = scene_family("poisson_obstacles", [f"mesh.cells=[{cells},{cells}]"])
+    generate = family_systems("poisson_obstacles", [f"mesh.cells=[{cells},{cells}]"])
     return [generate(seed)[0] for seed in seeds]
 
 

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from learnsim.io.datasets import open_dataset
-from learnsim.learned import evaluate as ev
 from learnsim.learned.train_command import train_model
-from learnsim.scenes.generate import generate_dataset, scene_family
+from learnsim.running import evaluate as ev
+from learnsim.running.generate import family_systems, generate_dataset
 
 
 @pytest.mark.slow
 def test_learned_methods_trained_on_64x64_beat_ic0_on_held_out(tmp_path):
-    family = scene_family("poisson_obstacles", ["mesh.cells=[64,64]"])
+    family = family_systems("poisson_obstacles", ["mesh.cells=[64,64]"])
     train = generate_dataset(family, 16, tmp_path / "train", workers=0, seed=0, progress=False)
     held_out = generate_dataset(family, 6, tmp_path / "held_out", workers=0, seed=1, progress=False)
     methods = {"ic0": ev.classical("ic0")}

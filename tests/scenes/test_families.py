@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
 
-from learnsim.scenes.generate import scene_family
+from learnsim.running.generate import family_systems
 
 FAMILIES = [
     # scene, overrides, kinds of the recorded systems, grid_shape of the first system
@@ -20,7 +20,7 @@ FAMILIES = [
 
 @pytest.mark.parametrize(("scene", "overrides", "kinds", "grid_shape"), FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_family_sample_records_its_solves(scene, overrides, kinds, grid_shape):
-    systems = scene_family(scene, overrides)(3)
+    systems = family_systems(scene, overrides)(3)
     assert systems and {s.kind for s in systems} == kinds
     assert systems[0].grid_shape == grid_shape
     for system in systems:

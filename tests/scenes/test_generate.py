@@ -14,9 +14,11 @@ from learnsim.engine.fem.assembly import assemble_diffusion, assemble_linear_ela
 from learnsim.engine.fem.statics import solve_linear_static
 from learnsim.engine.integrate import State, make_body, step
 from learnsim.io.datasets import open_dataset
+from learnsim.running.generate import family_systems, generate_dataset, scene_systems
 from learnsim.scenes.expression import Expression
-from learnsim.scenes.generate import GenerateSpec, ObstacleSpec, generate_dataset, scene_family, scene_systems
+from learnsim.scenes.family import SceneFamily
 from learnsim.scenes.loader import apply_overrides
+from learnsim.scenes.sampling import GenerateSpec, ObstacleSpec
 
 SCENE = {
     "scene": {"name": "tiny_obstacles", "kind": "diffusion", "dim": 2},
@@ -33,7 +35,7 @@ SCENE = {
         "obstacles": {"count": [1, 3], "size": [0.1, 0.3], "conductivity": 1e-3, "modes": 2, "amplitude": 0.5},
     },
 }
-FAMILY = functools.partial(scene_systems, SCENE)
+FAMILY = functools.partial(scene_systems, SceneFamily(SCENE, "<dict>"))
 
 
 # --- sampling ---------------------------------------------------------------------------
@@ -226,7 +228,9 @@ def test_generate_resumes_without_redoing_finished_shards(two_workers, cluster, 
 def test_generate_reports_bad_input_from_workers(tmp_path, cluster):
     bad = dict(SCENE, generate={"material.conductivity": {"choice": [-1.0]}})
     with pytest.raises(InputError, match="conductivity"):
-        generate_dataset(functools.partial(scene_systems, bad), 2, tmp_path, scheduler=cluster, progress=False)
+        generate_dataset(
+            functools.partial(scene_systems, SceneFamily(bad, "<dict>")), 2, tmp_path, scheduler=cluster, progress=False
+        )
     assert not (tmp_path / "manifest.json").exists()
 
 
@@ -254,9 +258,9 @@ obstacles = {count = [1, 1], size = [0.2, 0.3], conductivity = 0.01, shape = "di
 def test_scene_family_from_a_file(tmp_path):
     path = tmp_path / "family.toml"
     path.write_text(TOML)
-    family = scene_family(path, overrides=["mesh.cells=[5, 5]"])
+    family = family_systems(path, overrides=["mesh.cells=[5, 5]"])
     (system,) = pickle.loads(pickle.dumps(family))(11)
     assert system.grid_shape == (6, 6) and "< 0.0" in system.parameters["material.conductivity"]
     path.write_text(TOML.replace("count = [1, 1]", "count = [2, 1]"))
     with pytest.raises(InputError, match='family.toml: \\[generate\\]."obstacles"'):
-        scene_family(path)  # checked here, before any worker starts
+        family_systems(path)  # checked here, before any worker starts

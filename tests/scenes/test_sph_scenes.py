@@ -11,10 +11,10 @@ import pytest
 
 from learnsim.core.errors import EngineError, InputError
 from learnsim.io import read_frame, read_pvd
+from learnsim.running.particles import lattice, tank
+from learnsim.running.sph import run_sph
 from learnsim.scenes import Box, FluidSpec, Scene, SceneInfo, SPHSpec, TimeSpec, WallSpec, load_scene
 from learnsim.scenes.loader import scene_from_dict, scene_to_dict
-from learnsim.scenes.sph import run_sph
-from learnsim.scenes.sph_particles import lattice, tank
 
 from ..cli_helpers import assert_one_error_line, run_cli
 

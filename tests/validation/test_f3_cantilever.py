@@ -8,8 +8,8 @@ P L / (kappa G A), kappa = 5/6: 4.024. Q2 hexes and P2 tets at 20x2x2 must be wi
 import numpy as np
 import pytest
 
+from learnsim.running.run import run_scene
 from learnsim.scenes import load_scene
-from learnsim.scenes.run import run_scene
 
 TIMOSHENKO = 4.0 + 1.0 * 10.0 / (5.0 / 6.0 * 500.0 * 1.0)  # 4.024
 

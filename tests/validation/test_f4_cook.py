@@ -12,8 +12,8 @@ import pytest
 import skfem
 from skfem.models.elasticity import linear_elasticity
 
+from learnsim.running.run import run_scene
 from learnsim.scenes import load_scene
-from learnsim.scenes.run import run_scene
 
 CORNERS = [[0.0, 0.0], [48.0, 44.0], [48.0, 60.0], [0.0, 44.0]]
 E, NU = 1.0, 1.0 / 3.0

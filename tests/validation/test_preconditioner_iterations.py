@@ -12,8 +12,8 @@ numbering: 185), Poisson 160 / 48 / 10 (natural numbering: 48 too, a Q1 grid is 
 import numpy as np
 import pytest
 
+from learnsim.running.run import run_scene
 from learnsim.scenes import load_scene, scene_from_dict
-from learnsim.scenes.run import run_scene
 
 DEVICE = "cpu"
 PRECONDITIONERS = ("jacobi", "ic0", "amg")

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from learnsim.engine.sph import wcsph
+from learnsim.running.particles import build_particles
+from learnsim.running.sph import make_params
 from learnsim.scenes import load_scene
-from learnsim.scenes.sph import make_params
-from learnsim.scenes.sph_particles import build_particles
 
 # (T, Z) for n^2 = 2, as listed in VALIDATION.md
 MARTIN_MOYCE = [(0.832, 1.217), (1.219, 1.474), (1.997, 2.292), (2.547, 2.995), (3.345, 4.134), (4.034, 4.944)]

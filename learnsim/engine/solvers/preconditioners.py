@@ -225,7 +225,7 @@ class AMGPreconditioner(Preconditioner):
 
 
 PreconditionerFactory = Callable[[wps.BsrMatrix], "Preconditioner"]
-"""Builds a preconditioner for a matrix, e.g. from a trained model (see ``learnsim.scenes.learned``)."""
+"""Builds a preconditioner for a matrix, e.g. from a trained model (see ``learnsim.running.models``)."""
 
 
 def make_preconditioner(

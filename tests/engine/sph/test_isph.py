@@ -14,9 +14,9 @@ import scipy.sparse as sp
 
 from learnsim.core.errors import InputError
 from learnsim.engine.sph import isph, wcsph
+from learnsim.running.particles import build_particles
+from learnsim.running.sph import make_params
 from learnsim.scenes import load_scene
-from learnsim.scenes.sph import make_params
-from learnsim.scenes.sph_particles import build_particles
 
 from ...validation.test_s5_dam_break import MARTIN_MOYCE
 from .test_wcsph import lattice, layers_for, tank_walls

@@ -16,7 +16,6 @@ EngineError). Either way the step before a frame is shortened to land on the fra
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 import time as clock
 from contextlib import nullcontext
@@ -27,11 +26,12 @@ import numpy as np
 
 from learnsim.core.errors import EngineError, InputError
 from learnsim.core.systems import SystemCallback
+from learnsim.engine.sph import isph, wcsph
 from learnsim.io import FrameSeries
-from learnsim.scenes.dynamics import Progress
-from learnsim.scenes.learned import engine_preconditioner
+from learnsim.running.dynamics import Progress
+from learnsim.running.models import engine_preconditioner
+from learnsim.running.particles import Particles, build_particles
 from learnsim.scenes.scene import Scene
-from learnsim.scenes.sph_particles import Particles, build_particles
 from learnsim.scenes.sph_spec import WCSPH_ONLY
 
 
@@ -101,14 +101,13 @@ class SPHResult:
         return rows
 
 
+ENGINES = {"wcsph": wcsph, "isph": isph}
+"""The engine module of each ``[sph].scheme``: ``make_state``, ``stable_time_step``, ``step`` and the parameters."""
+
+
 def engine_module(scene: Scene):
-    """The engine module of the scene's scheme: ``learnsim.engine.sph.wcsph`` or ``.isph``."""
-    try:
-        return importlib.import_module(f"learnsim.engine.sph.{scene.sph.scheme}")
-    except ImportError as err:
-        raise InputError(
-            f'{scene.source}: [sph].scheme = "{scene.sph.scheme}" is not available in this installation ({err})'
-        ) from None
+    """The engine module of the scene's scheme: :mod:`learnsim.engine.sph.wcsph` or ``.isph``."""
+    return ENGINES[scene.sph.scheme]
 
 
 def make_params(scene: Scene):

@@ -23,8 +23,8 @@ from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.materials import LinearElastic, NeoHookean
 from learnsim.engine.integrate import Body, State, initial_state, make_body, stable_time_step, step
 from learnsim.engine.solvers.newton import NewtonReport
+from learnsim.running.models import engine_preconditioner
 from learnsim.scenes.expression import Expression
-from learnsim.scenes.learned import engine_preconditioner
 from learnsim.scenes.scene import Scene
 
 Progress = Callable[[int, int, float], None]

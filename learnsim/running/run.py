@@ -1,8 +1,8 @@
 """Run a validated :class:`Scene` with the engine, then write its results.
 
 A static scene is one solve and one frame; a time-dependent scene (``[time]``) is a rollout
-(see :mod:`learnsim.scenes.dynamics`) whose frames are written as they are computed; an SPH
-scene (kind "sph") is run by :mod:`learnsim.scenes.sph` and written as particle clouds.
+(see :mod:`learnsim.running.dynamics`) whose frames are written as they are computed; an SPH
+scene (kind "sph") is run by :mod:`learnsim.running.sph` and written as particle clouds.
 Everything that can be wrong with the input (a region that selects nothing, a
 conductivity expression that is negative somewhere, an explicit time step above the
 stability limit) is checked before anything is written, so bad input never leaves a
@@ -36,11 +36,11 @@ from learnsim.engine.fem.postprocess import von_mises_per_cell
 from learnsim.engine.fem.statics import StaticResult, solve_linear_static, solve_neo_hookean
 from learnsim.engine.integrate import energies
 from learnsim.io import FrameSeries, read_mesh
-from learnsim.scenes.dynamics import Progress, StepStats, TimedLoad, TimeProblem, make_time_problem, simulate
+from learnsim.running.dynamics import Progress, StepStats, TimedLoad, TimeProblem, make_time_problem, simulate
+from learnsim.running.models import engine_preconditioner
+from learnsim.running.sph import SPHResult, run_sph, write_sph_result
 from learnsim.scenes.expression import Expression
-from learnsim.scenes.learned import engine_preconditioner
 from learnsim.scenes.scene import Scene
-from learnsim.scenes.sph import SPHResult, run_sph, write_sph_result
 
 
 @dataclass
@@ -113,8 +113,8 @@ def run_scene(
 ) -> RunResult | SPHResult:
     """Discretise, assemble and solve ``scene`` on ``device`` ("cpu", "cuda:0"; default Warp's).
 
-    An SPH scene returns an :class:`~learnsim.scenes.sph.SPHResult` (see
-    :func:`~learnsim.scenes.sph.run_sph`); the arguments mean the same.
+    An SPH scene returns an :class:`~learnsim.running.sph.SPHResult` (see
+    :func:`~learnsim.running.sph.run_sph`); the arguments mean the same.
 
     A static scene is one solve; a time-dependent one (with ``scene.time``) steps from its
     initial state and keeps a frame every ``scene.output.every`` steps plus the first and
