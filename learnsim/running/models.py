@@ -11,7 +11,7 @@ from pathlib import Path
 
 from learnsim.core.errors import InputError
 from learnsim.engine.solvers import FactorPreconditioner, Preconditioner, bsr_to_csr
-from learnsim.scenes.validation import LEARNED_PREFIX
+from learnsim.scenes.specs import LEARNED_PREFIX
 
 
 class LearnedPreconditioner:

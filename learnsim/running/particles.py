@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from learnsim.core.errors import InputError
+from learnsim.scenes.checker import format_value
 from learnsim.scenes.expression import Expression
 from learnsim.scenes.scene import Scene
 from learnsim.scenes.sph_spec import Box
-from learnsim.scenes.validation import format_value
 
 VERTICAL = 1
 """The y axis points up: a tank is open towards +y."""

@@ -40,25 +40,24 @@ from pathlib import Path
 from typing import Any
 
 from learnsim.core.errors import InputError
+from learnsim.scenes.checker import Checker, format_value
 from learnsim.scenes.expression import Expression
 from learnsim.scenes.sampling import GenerateSpec
-from learnsim.scenes.scene import (
+from learnsim.scenes.scene import Scene
+from learnsim.scenes.specs import (
+    AXES,
+    LEARNED_PREFIX,
     BoundaryCondition,
-    Box,
-    FluidSpec,
     InitialSpec,
     Load,
     MaterialSpec,
     MeshSpec,
     OutputSpec,
-    Scene,
     SceneInfo,
     SolverSpec,
-    SPHSpec,
     TimeSpec,
-    WallSpec,
 )
-from learnsim.scenes.validation import AXES, LEARNED_PREFIX, Checker, format_value
+from learnsim.scenes.sph_spec import Box, FluidSpec, SPHSpec, WallSpec
 
 TABLES = {
     "scene": SceneInfo,

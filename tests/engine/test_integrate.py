@@ -27,7 +27,7 @@ from learnsim.engine.integrate import (
 )
 from learnsim.engine.solvers import bsr_to_csr
 from learnsim.engine.solvers.newton import NewtonReport
-from learnsim.scenes.validation import INTEGRATORS
+from learnsim.scenes.specs import INTEGRATORS
 
 DEVICE = "cpu"
 BEAM_PERIOD = 6.004  # s, FE first period of the 8 x 1 Q2 beam (6.028 at 16 x 2, 5.976 Euler-Bernoulli)

@@ -1,198 +1,53 @@
-"""Checks and normalisation of every value of a :class:`~learnsim.scenes.scene.Scene`.
+"""Checks and normalisation of the parts of a scene: the common ones and those of the FEM kinds.
 
-``Scene.__post_init__`` calls :func:`check_scene`, so a scene built in Python and one read
-from TOML fail with the same one-line messages, of the form
-``SOURCE: [table].key = VALUE problem``.
+Each ``check_*`` takes a :class:`~learnsim.scenes.checker.Checker` and a part, and returns the
+part normalised (numbers as floats, lists as tuples, formulas as :class:`Expression` objects,
+defaults that depend on the kind or dimension filled in), or raises a one-line InputError.
+:class:`~learnsim.scenes.scene.Scene` calls them when it is built.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
-from learnsim.core.errors import InputError
 from learnsim.core.mesh import ELEMENTS
-from learnsim.engine.integrate import SCHEMES
+from learnsim.scenes.checker import MISSING, Checker, format_value
 from learnsim.scenes.expression import Expression
-
-if TYPE_CHECKING:
-    from learnsim.scenes.scene import (
-        BoundaryCondition,
-        InitialSpec,
-        Load,
-        MaterialSpec,
-        MeshSpec,
-        OutputSpec,
-        Scene,
-        SceneInfo,
-        SolverSpec,
-        TimeSpec,
-    )
-
-KINDS = ("diffusion", "elasticity", "sph")
-GENERATORS = ("box", "quadrilateral")
-MODELS = ("linear", "neo-hookean")
-PLANES = ("strain", "stress")
-BC_TYPES = {"elasticity": ("fixed", "displacement"), "diffusion": ("fixed",)}
-LOAD_TYPES = {"elasticity": ("traction", "pressure", "body", "gravity"), "diffusion": ("traction", "body")}
-RAMPS = ("constant", "linear", "smooth", "sine")
-"""How a load varies in time: value times 1, min(t/T, 1), smoothstep(min(t/T, 1)), sin(2 pi t/T)."""
-INTEGRATORS = SCHEMES
-"""Time integrators: "explicit", "implicit-euler", "newmark"."""
-MASSES = ("lumped", "consistent")
-PRECONDITIONERS = ("none", "jacobi", "ic0", "amg")
-"""Built-in preconditioners; "learned:PATH" names a trained model as well."""
-LEARNED_PREFIX = "learned:"
-FIELDS = {
-    "elasticity": ("displacement", "velocity", "von_mises"),
-    "diffusion": ("temperature",),
-    "sph": ("velocity", "pressure", "density"),
-}
-"""Output fields per kind: displacement (m), velocity (m/s), von Mises stress (Pa), temperature (K),
-pressure (Pa), density (kg/m^3)."""
-DYNAMIC_FIELDS = ("velocity",)
-"""Fields that exist only in time-dependent scenes."""
-AXES = ("x", "y", "z")
-
-_MISSING = object()
+from learnsim.scenes.specs import (
+    AXES,
+    BC_TYPES,
+    DYNAMIC_FIELDS,
+    FIELDS,
+    GENERATORS,
+    INTEGRATORS,
+    KINDS,
+    LEARNED_PREFIX,
+    LOAD_TYPES,
+    MASSES,
+    MODELS,
+    PLANES,
+    PRECONDITIONERS,
+    RAMPS,
+    BoundaryCondition,
+    InitialSpec,
+    Load,
+    MaterialSpec,
+    MeshSpec,
+    OutputSpec,
+    SceneInfo,
+    SolverSpec,
+    TimeSpec,
+)
 
 
-def format_value(value: Any) -> str:
-    """Write a value the way TOML would, on one line: ``"hard"``, ``0.5``, ``[1, 2]``, ``nan``."""
-    if isinstance(value, str | Path):
-        return _quote(str(value))
-    if isinstance(value, Expression):
-        return _quote(value.source)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "None"
-    if isinstance(value, numbers.Real) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        return repr(float(value))
-    if isinstance(value, tuple | list | np.ndarray):
-        return "[" + ", ".join(format_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {format_value(v)}" for k, v in value.items()) + "}"
-    return _quote(repr(value))
-
-
-def _quote(text: str) -> str:
-    # JSON string syntax is TOML's basic string syntax, and it escapes newlines.
-    return json.dumps(text, ensure_ascii=False)
-
-
-class Checker:
-    """Raises one-line InputErrors that name the source file, key and value."""
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def fail(self, key: str, problem: str, value: Any = _MISSING) -> NoReturn:
-        """``SOURCE: KEY problem``, or ``SOURCE: KEY = VALUE problem`` when a value is given.
-
-        A problem starting with ':' (": expected a number") follows the value directly.
-        """
-        if value is _MISSING:
-            raise InputError(f"{self.source}: {key} {problem}")
-        sep = "" if problem.startswith(":") else " "
-        raise InputError(f"{self.source}: {key} = {format_value(value)}{sep}{problem}")
-
-    def string(self, key: str, value: Any) -> str:
-        if not isinstance(value, str):
-            self.fail(key, ": expected a string", value)
-        return value
-
-    def choice(self, key: str, value: Any, options) -> str:
-        if self.string(key, value) not in options:
-            self.fail(key, f": expected one of {', '.join(options)}", value)
-        return value
-
-    def number(self, key: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            self.fail(key, ": expected a number", value)
-        if not math.isfinite(value):
-            self.fail(key, ": expected a finite number", value)
-        return float(value)
-
-    def positive(self, key: str, value: Any) -> float:
-        if self.number(key, value) <= 0:
-            self.fail(key, "must be positive", value)
-        return float(value)
-
-    def integer(self, key: str, value: Any, positive: bool = True) -> int:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            self.fail(key, ": expected an integer", value)
-        if positive and value < 1:
-            self.fail(key, "must be positive", value)
-        return int(value)
-
-    def sequence(self, key: str, value: Any, what: str) -> list:
-        if not isinstance(value, tuple | list | np.ndarray):
-            self.fail(key, f": expected a list of {what}", value)
-        return list(value)
-
-    def numbers(self, key: str, value: Any, length: int, what: str) -> tuple[float, ...]:
-        items = self.sequence(key, value, "numbers")
-        if len(items) != length:
-            self.fail(key, f": expected {length} numbers ({what})", value)
-        if any(isinstance(v, bool) or not isinstance(v, numbers.Real) for v in items):
-            self.fail(key, ": expected numbers", value)
-        if not all(math.isfinite(v) for v in items):
-            self.fail(key, ": expected finite numbers", value)
-        return tuple(float(v) for v in items)
-
-    def expression(self, key: str, value: Any) -> Expression:
-        if isinstance(value, Expression):
-            return value
-        if not isinstance(value, str):
-            self.fail(key, ": expected a formula of x, y, z in a string", value)
-        return Expression(value, where=f"{self.source}: {key} = {format_value(value)}")
-
-    def required(self, key: str, value: Any, why: str = "") -> Any:
-        if value is None:
-            self.fail(key, f"is required {why}".rstrip())
-        return value
-
-
-def check_scene(scene: Scene) -> dict[str, Any]:
-    """Check every part of ``scene``; return the normalised parts (field name -> value)."""
-    c = Checker(scene.source if isinstance(scene.source, str) else "<python>")
-    info = _check_info(c, scene.scene)
-    if info.kind == "sph":
-        from learnsim.scenes.sph_spec import check_sph_scene  # it imports this module: import here
-
-        return check_sph_scene(c, info, scene)
-    if scene.mesh is None:
-        c.fail("[mesh]", "is missing")
-    for key, table in (("sph", "[sph]"), ("fluids", "[[fluid]]"), ("walls", "[[wall]]")):
-        if getattr(scene, key):
-            c.fail(table, 'is only for kind = "sph"')
-    time = None if scene.time is None else _check_time(c, scene.time)
-    return {
-        "scene": info,
-        "mesh": _check_mesh(c, info, scene.mesh),
-        "material": _check_material(c, info, scene.material),
-        "bcs": tuple(_check_bc(c, info, i, bc) for i, bc in enumerate(scene.bcs)) or _no_bc(c, info),
-        "loads": tuple(_check_load(c, info, time, i, load) for i, load in enumerate(scene.loads)),
-        "solver": check_solver(c, scene.solver),
-        "output": _check_output(c, info, time, scene.output),
-        "time": time,
-        "initial": _check_initial(c, info, time, scene.initial),
-    }
-
-
-def _check_info(c: Checker, info: SceneInfo) -> SceneInfo:
+def check_info(c: Checker, info: SceneInfo) -> SceneInfo:
     name = c.string("[scene].name", info.name)
     if not name.strip():
         c.fail("[scene].name", "must not be empty", name)
@@ -203,7 +58,7 @@ def _check_info(c: Checker, info: SceneInfo) -> SceneInfo:
     return replace(info, kind=kind, dim=dim, description=c.string("[scene].description", info.description))
 
 
-def _check_mesh(c: Checker, info: SceneInfo, mesh: MeshSpec) -> MeshSpec:
+def check_mesh(c: Checker, info: SceneInfo, mesh: MeshSpec) -> MeshSpec:
     dim = info.dim
     if mesh.file is None and mesh.generator is None:
         c.fail("[mesh]", "needs a file or a generator (box, quadrilateral)")
@@ -292,7 +147,7 @@ def _corners(c: Checker, value: Any) -> tuple[tuple[float, float], ...]:
     return corners
 
 
-def _check_material(c: Checker, info: SceneInfo, m: MaterialSpec) -> MaterialSpec:
+def check_material(c: Checker, info: SceneInfo, m: MaterialSpec) -> MaterialSpec:
     model = c.choice("[material].model", m.model, MODELS)
     density = c.positive("[material].density", m.density)
     if info.kind == "diffusion":
@@ -347,12 +202,12 @@ def _constant(c: Checker, info: SceneInfo, key: str, expr: Expression, value: An
     return constant
 
 
-def _no_bc(c: Checker, info: SceneInfo) -> NoReturn:
+def no_bc(c: Checker, info: SceneInfo) -> NoReturn:
     types = " or ".join(BC_TYPES[info.kind])
     c.fail("no Dirichlet condition", f"([[bc]] {types}): the {info.kind} system would be singular")
 
 
-def _check_bc(c: Checker, info: SceneInfo, i: int, bc: BoundaryCondition) -> BoundaryCondition:
+def check_bc(c: Checker, info: SceneInfo, i: int, bc: BoundaryCondition) -> BoundaryCondition:
     key = f"[[bc]][{i}]"
     if info.kind == "diffusion" and bc.type == "displacement":
         c.fail(f"{key}.type", 'is only for elasticity (use "fixed" with value = the temperature)', bc.type)
@@ -399,7 +254,7 @@ def _components(c: Checker, key: str, value: Any, dim: int) -> tuple[int, ...]:
     return tuple(indices)
 
 
-def _check_load(c: Checker, info: SceneInfo, time: TimeSpec | None, i: int, load: Load) -> Load:
+def check_load(c: Checker, info: SceneInfo, time: TimeSpec | None, i: int, load: Load) -> Load:
     key = f"[[load]][{i}]"
     if info.kind == "diffusion" and load.type == "pressure":
         c.fail(f"{key}.type", "is only for elasticity (use traction for a heat flux)", load.type)
@@ -461,7 +316,7 @@ def check_solver(c: Checker, solver: SolverSpec, default: str = "amg") -> Solver
     )
 
 
-def _check_output(c: Checker, info: SceneInfo, time: TimeSpec | None, output: OutputSpec) -> OutputSpec:
+def check_output(c: Checker, info: SceneInfo, time: TimeSpec | None, output: OutputSpec) -> OutputSpec:
     allowed = FIELDS[info.kind]
     for key in ("frames", "walls"):
         if getattr(output, key) is not None:  # the SPH kind has its own output check
@@ -487,7 +342,7 @@ def _check_output(c: Checker, info: SceneInfo, time: TimeSpec | None, output: Ou
     return replace(output, fields=tuple(fields), every=every)
 
 
-def _check_time(c: Checker, time: TimeSpec) -> TimeSpec:
+def check_time(c: Checker, time: TimeSpec) -> TimeSpec:
     dt = c.positive("[time].dt", c.required("[time].dt", time.dt, "(the time step, s)"))
     if time.steps is None and time.end is None:
         c.fail("[time]", "needs steps or end (the number of steps or the end time, s)")
@@ -506,11 +361,9 @@ def _check_time(c: Checker, time: TimeSpec) -> TimeSpec:
     return replace(time, dt=dt, steps=steps, end=None, integrator=integrator, mass=mass)
 
 
-def _check_initial(
+def check_initial(
     c: Checker, info: SceneInfo, time: TimeSpec | None, initial: InitialSpec | None
 ) -> InitialSpec | None:
-    from learnsim.scenes.scene import InitialSpec  # scene.py imports this module: import here
-
     if time is None:
         if initial is not None:
             c.fail("[initial]", "is only used with [time] (a static scene has no initial state)")
@@ -534,9 +387,9 @@ def _check_initial(
     return replace(initial, **checked)
 
 
-def field_value(c: Checker, info: SceneInfo, key: str, value: Any, whole: Any = _MISSING) -> float | Expression:
+def field_value(c: Checker, info: SceneInfo, key: str, value: Any, whole: Any = MISSING) -> float | Expression:
     """A number, or a formula of x, y, z (a formula without coordinates becomes its number)."""
-    shown = value if whole is _MISSING else whole
+    shown = value if whole is MISSING else whole
     if isinstance(value, bool) or not isinstance(value, numbers.Real | str | Expression):
         c.fail(key, ": expected numbers or formulas of x, y, z in strings", shown)
     if not isinstance(value, str | Expression):
