@@ -111,7 +111,7 @@ def _print_summary(console, result, pvd: Path) -> None:
         show_header=False,
     )
     table.add_row("degrees of freedom", f"{result.n_dofs}")
-    table.add_row("preconditioner", s.solver.preconditioner)
+    table.add_row("preconditioner", str(s.solver.preconditioner))
     if result.solution is not None:
         solves = result.solution.solves
         table.add_row("CG iterations", f"{result.solution.linear_iterations} in {len(solves)} solve(s)")

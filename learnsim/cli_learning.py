@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
 from learnsim.core.errors import InputError
 from learnsim.core.progress import ProgressBar
+from learnsim.learned.registry import model_kinds
 
 
 def add_commands(sub) -> None:
@@ -23,8 +25,15 @@ def add_commands(sub) -> None:
     generate.add_argument("--device", default="cpu", help="Warp device of the workers")
     generate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
 
-    train = sub.add_parser("train", help="train a learned preconditioner on a dataset")
-    train.add_argument("kind", choices=["gnn-factor", "dcdm"], help="model kind")
+    kinds = model_kinds()
+    listing = "\n".join(f"  {kind.name:12s} {kind.use}: {kind.summary}" for kind in kinds)
+    train = sub.add_parser(
+        "train",
+        help="train a learned model on a dataset",
+        description=f"Train a learned model on a dataset of linear systems.\n\nmodel kinds:\n{listing}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("kind", choices=[kind.name for kind in kinds], help="model kind")
     train.add_argument("--data", type=Path, required=True, help="dataset folder")
     train.add_argument("--out", type=Path, required=True, help="model file, e.g. models/gnn.eqx")
     train.add_argument("--epochs", type=int, default=20)
@@ -79,6 +88,7 @@ def train(args) -> int:
         validation=args.validation,
         seed=args.seed,
         resume=args.resume,
+        progress=True,
         log=lambda line: print(line, file=sys.stderr),
     )
     print(f"wrote {args.out}, {args.out.with_suffix('.json')} and {args.out.with_suffix('.loss.png')}")

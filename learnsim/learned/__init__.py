@@ -1,37 +1,54 @@
-"""Learned modules in JAX (equinox models, optax training) that plug into the engine.
+"""Learned modules in JAX (equinox models, optax training) that plug into the engine. Warp-free.
 
+- :mod:`~learnsim.learned.registry`: the one registry of model kinds (name, use, module) and the
+  model-file sidecars that name them;
 - :mod:`~learnsim.learned.gnn_factor`: neural incomplete factorisation (``GNNFactor``), a graph
   network predicting L on the pattern of tril(A), applied in PCG by two triangular solves;
 - :mod:`~learnsim.learned.dcdm` / :mod:`~learnsim.learned.dcdm_solver` /
-  :mod:`~learnsim.learned.dcdm_data`: deep conjugate
-  directions (``DCDM``, ``dcdm_setup``, ``dcdm_solve``) for systems on 2D and 3D grids;
-- :mod:`~learnsim.learned.training`: ``fit`` with validation, checkpoints and resume;
+  :mod:`~learnsim.learned.dcdm_data`: deep conjugate directions (``DCDM``, ``dcdm_setup``,
+  ``dcdm_solve``) for systems on 2D and 3D grids;
+- :mod:`~learnsim.learned.training`: ``fit`` with validation, checkpoints and resume, and the
+  ``Recipe`` each kind gives;
 - :mod:`~learnsim.learned.checkpoint`: model files with a JSON sidecar (``save_model``, ``load_model``);
-- :mod:`~learnsim.running.evaluate`: iterations and times of learned and classical methods;
-- :mod:`~learnsim.learned.train_command`: the recipes behind ``learnsim train``.
+- :mod:`~learnsim.learned.train_command`: ``train_model``, behind ``learnsim train``.
+
+The names below are imported on first access, so ``import learnsim.learned.registry`` (which a
+scene naming a model needs) does not load JAX.
 """
 
-from learnsim.learned.checkpoint import load_model, register_model_kind, save_model
-from learnsim.learned.dcdm import DCDM, dcdm_loss
-from learnsim.learned.dcdm_solver import DCDMSetup, dcdm_setup, dcdm_solve
-from learnsim.learned.gnn_factor import GNNFactor, batch_graphs, frobenius_loss, matrix_graph, solution_loss
-from learnsim.learned.training import TrainingHistory, fit, plot_loss_curve
+import importlib
 
-__all__ = [
-    "DCDM",
-    "DCDMSetup",
-    "GNNFactor",
-    "TrainingHistory",
-    "batch_graphs",
-    "dcdm_loss",
-    "dcdm_setup",
-    "dcdm_solve",
-    "fit",
-    "frobenius_loss",
-    "load_model",
-    "matrix_graph",
-    "plot_loss_curve",
-    "register_model_kind",
-    "save_model",
-    "solution_loss",
-]
+_HOMES = {
+    "DCDM": "dcdm",
+    "dcdm_loss": "dcdm",
+    "DCDMSetup": "dcdm_solver",
+    "dcdm_setup": "dcdm_solver",
+    "dcdm_solve": "dcdm_solver",
+    "GNNFactor": "gnn_factor",
+    "batch_graphs": "gnn_factor",
+    "frobenius_loss": "gnn_factor",
+    "matrix_graph": "gnn_factor",
+    "solution_loss": "gnn_factor",
+    "Recipe": "training",
+    "TrainingHistory": "training",
+    "fit": "training",
+    "plot_loss_curve": "training",
+    "load_model": "checkpoint",
+    "save_model": "checkpoint",
+    "ModelKind": "registry",
+    "model_kind": "registry",
+    "model_kinds": "registry",
+    "register": "registry",
+    "train_model": "train_command",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'learnsim.learned' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"learnsim.learned.{_HOMES[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

@@ -44,9 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from learnsim.core.errors import InputError
-from learnsim.learned.checkpoint import register_model_kind
 
-KIND = "dcdm"
 INITIAL_THETA = 1.2
 """Smoothing weight (times the l1-Jacobi scaling ``1 / g``) of an untrained model."""
 
@@ -285,7 +283,7 @@ class DCDM(eqx.Module):
 
     @classmethod
     def from_hyperparameters(cls, hyperparameters: dict[str, Any], key: jax.Array | None = None) -> DCDM:
-        """Build a model (random weights) from :attr:`hyperparameters`; the checkpoint registry uses this."""
+        """Build a model (random weights) from :attr:`hyperparameters`; model loading uses this."""
         known = {"dim", "width", "coarsest", "sweeps"}
         unknown = set(hyperparameters) - known
         if unknown:
@@ -369,9 +367,6 @@ class DCDM(eqx.Module):
                 f"{coefficients.shape}"
             )
         return self.apply(self.setup(coefficients, sqrt_diagonal), residual)
-
-
-register_model_kind(KIND, DCDM.from_hyperparameters)
 
 
 def dcdm_loss(model: DCDM, batch: tuple[jax.Array, jax.Array], key: jax.Array | None = None) -> jax.Array:

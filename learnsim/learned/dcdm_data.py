@@ -1,7 +1,8 @@
 """Training data for DCDM: residuals biased to the low end of the spectrum, batched per grid shape.
 
 DCDM trains without solutions: on residual-like vectors ``r`` of each system, with the loss
-:func:`learnsim.learned.dcdm.dcdm_loss`. A batch is ``(residuals, coefficients, sqrt_diagonals)``.
+:func:`learnsim.learned.dcdm.dcdm_loss`. A batch is ``(residuals, coefficients, sqrt_diagonals)``;
+:func:`recipe` is what ``learnsim train dcdm`` fits.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from learnsim.core.errors import InputError
 from learnsim.core.systems import LinearSystem
-from learnsim.learned.dcdm import grid_coefficients, scaled_matvec
+from learnsim.learned.dcdm import DCDM, dcdm_loss, grid_coefficients, scaled_matvec
+from learnsim.learned.training import Recipe
 
 SMOOTHING_SWEEPS = (0, 4, 16, 64, 256)
 """Jacobi sweeps after which :func:`training_residuals` keeps a residual."""
@@ -82,3 +85,19 @@ def training_batches(
             chosen = order[start : start + batch_size]
             batches.append((residuals[chosen], coefficients[chosen], sqrt_diagonals[chosen]))
     return batches
+
+
+def recipe(systems: Sequence[LinearSystem], seed: int) -> Recipe:
+    """Width 16 on the dataset's grid dimension, the unsupervised loss, batches of 16 residuals, Adam 1e-2.
+
+    Raises:
+        InputError: systems without a grid shape, or grids of several dimensions.
+    """
+    shapes = {system.grid_shape for system in systems}
+    if None in shapes:
+        raise InputError("dcdm trains on grid systems: this dataset has systems without grid_shape")
+    dims = {len(shape) for shape in shapes}
+    if len(dims) != 1:
+        raise InputError(f"dcdm trains on one grid dimension; this dataset mixes {sorted(dims)}")
+    model = DCDM(dim=dims.pop(), width=16, key=jax.random.key(seed))
+    return Recipe(model, dcdm_loss, lambda part: training_batches(list(part), seed=seed), 1e-2)

@@ -7,7 +7,11 @@ of the error therefore never grows, whatever the network returns.
 
 Products with ``A`` use scipy's CSR on the host: for these grid systems on CPU they cost microseconds
 (about 20 us at 64x64) against about a millisecond for the network, so Warp's ``bsr_mv`` would only add
-transfers. The network runs jitted in float32; everything else is float64.
+transfers. The network runs jitted in float32; everything else is float64, on the host (NumPy): this
+module, like all of :mod:`learnsim.learned`, does not import Warp.
+
+This is the module of the ``dcdm`` kind in :mod:`learnsim.learned.registry` (a solver of its own):
+``build``, ``recipe``, ``setup`` (:func:`dcdm_setup`) and ``solve`` (:func:`dcdm_solve`).
 """
 
 from __future__ import annotations
@@ -22,13 +26,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
-import warp as wp
-import warp.sparse as wps
 
 from learnsim.core.errors import InputError, SolverBreakdown, SolverNotConverged
 from learnsim.core.systems import SolveResult
-from learnsim.engine.solvers.sparse import bsr_to_csr
 from learnsim.learned.dcdm import DCDM, grid_coefficients
+from learnsim.learned.dcdm_data import recipe
 
 NAME = "dcdm"
 
@@ -52,17 +54,15 @@ class DCDMSetup:
         inverse_sqrt: ``(n,)`` ``diag(A)^-1/2``, the Jacobi scaling of the network's input and output.
         grid_shape: cells per axis.
         hierarchy: the network's multigrid hierarchy for ``A`` (coarse operators, smoothing weights).
-        device: Warp device of the solution (``A``'s for a Warp ``A``, else the CPU).
     """
 
     matrix: sp.csr_matrix
     inverse_sqrt: np.ndarray
     grid_shape: tuple[int, ...]
     hierarchy: object
-    device: object
 
 
-def dcdm_setup(model: DCDM, A: sp.spmatrix | wps.BsrMatrix, grid_shape: Sequence[int] | None) -> DCDMSetup:
+def dcdm_setup(model: DCDM, A: sp.spmatrix, grid_shape: Sequence[int] | None) -> DCDMSetup:
     """Check ``A`` against ``grid_shape`` and the model, and build the network's hierarchy for it.
 
     Pass the result as ``A`` of :func:`dcdm_solve` to solve several right-hand sides with one
@@ -71,26 +71,21 @@ def dcdm_setup(model: DCDM, A: sp.spmatrix | wps.BsrMatrix, grid_shape: Sequence
     Raises:
         InputError: no grid shape, or a grid that does not match ``A`` or the model's dimension.
     """
-    device = A.device if isinstance(A, wps.BsrMatrix) else wp.get_device("cpu")
-    if isinstance(A, wps.BsrMatrix):
-        if A.block_shape != (1, 1):
-            raise InputError(f"DCDM needs a scalar grid system, got {A.block_shape} blocks")
-        A = bsr_to_csr(A)
     A = sp.csr_matrix(A, dtype=np.float64)
     if grid_shape is not None and len(grid_shape) != model.dim:
         raise InputError(f"DCDM: a {model.dim}D model cannot solve a system on a grid of shape {tuple(grid_shape)}")
     inverse_sqrt, coefficients = grid_coefficients(A, grid_shape)
     shape = tuple(coefficients.shape[1:])
     hierarchy = _setup(model, jnp.asarray(coefficients), jnp.asarray((1.0 / inverse_sqrt).reshape(shape)))
-    return DCDMSetup(A, inverse_sqrt, shape, jax.block_until_ready(hierarchy), device)
+    return DCDMSetup(A, inverse_sqrt, shape, jax.block_until_ready(hierarchy))
 
 
 def dcdm_solve(
     model: DCDM,
-    A: sp.spmatrix | wps.BsrMatrix | DCDMSetup,
-    b: np.ndarray | wp.array,
+    A: sp.spmatrix | DCDMSetup,
+    b: np.ndarray,
     grid_shape: Sequence[int] | None = None,
-    x: np.ndarray | wp.array | None = None,
+    x: np.ndarray | None = None,
     tol: float = 1e-8,
     max_iterations: int | None = None,
     orthogonalize: int = 2,
@@ -101,10 +96,10 @@ def dcdm_solve(
 
     Args:
         model: a trained :class:`DCDM` network with ``model.dim == len(grid_shape)``.
-        A: ``(n, n)`` SPD matrix, scipy sparse or a Warp BSR with scalar blocks; unknown ``k`` lives at
+        A: ``(n, n)`` SPD matrix, scipy sparse; unknown ``k`` lives at
             ``numpy.unravel_index(k, grid_shape)``. Or a :class:`DCDMSetup` from :func:`dcdm_setup`
             (``grid_shape`` is then not needed).
-        b: ``(n,)`` right-hand side (NumPy or a Warp float64 array).
+        b: ``(n,)`` right-hand side.
         grid_shape: cells per axis, ``prod(grid_shape) == n``.
         x: initial guess, ``(n,)``; zeros if None. Not modified.
         tol: relative residual tolerance, ``||b - A x|| <= tol ||b||``.
@@ -118,9 +113,9 @@ def dcdm_solve(
         raise_on_failure: raise on non-convergence or breakdown; otherwise return ``converged=False``.
 
     Returns:
-        A :class:`~learnsim.engine.solvers.pcg.SolveResult` with ``x`` a float64 Warp array (on ``A``'s device
-        for a Warp ``A``, else the CPU), ``residuals`` the relative norms ``||r_k|| / ||b||`` of the updated
-        residuals for ``k = 0 .. iterations``, and ``preconditioner = "dcdm"``.
+        A :class:`~learnsim.core.systems.SolveResult` with ``x`` a float64 NumPy array, ``residuals`` the
+        relative norms ``||r_k|| / ||b||`` of the updated residuals for ``k = 0 .. iterations``, and
+        ``preconditioner = "dcdm"``.
 
     Raises:
         InputError: no grid shape, a grid that does not match ``A`` or the model's dimension, or bad ``b``/``x``.
@@ -145,7 +140,7 @@ def dcdm_solve(
     if not math.isfinite(b_norm):
         raise InputError("DCDM: b contains NaN or inf entries")
     if b_norm == 0.0:
-        return SolveResult(wp.zeros(n, dtype=wp.float64, device=setup.device), 0, np.zeros(1), True, NAME)
+        return SolveResult(np.zeros(n), 0, np.zeros(1), True, NAME)
 
     r = b - A @ x
     history = [float(np.linalg.norm(r)) / b_norm]
@@ -187,7 +182,7 @@ def dcdm_solve(
         if breakdown is not None:
             raise SolverBreakdown("DCDM", iterations, float(residuals[-1]), tol, breakdown)
         raise SolverNotConverged("DCDM", iterations, float(residuals[-1]), tol)
-    return SolveResult(wp.array(x, dtype=wp.float64, device=setup.device), iterations, residuals, converged, NAME)
+    return SolveResult(x, iterations, residuals, converged, NAME)
 
 
 def _conjugate(
@@ -201,9 +196,17 @@ def _conjugate(
     return d, a_d
 
 
-def _host_vector(v: np.ndarray | wp.array, n: int, label: str) -> np.ndarray:
-    array = v.numpy() if isinstance(v, wp.array) else v
-    array = np.array(array, dtype=np.float64).reshape(-1) if np.ndim(array) else None
+def _host_vector(v: np.ndarray, n: int, label: str) -> np.ndarray:
+    array = np.array(v, dtype=np.float64).reshape(-1) if np.ndim(v) else None
     if array is None or array.shape != (n,):
         raise InputError(f"DCDM: {label} must have {n} entries, got shape {np.shape(v)}")
     return array
+
+
+# --- the registry's protocol (learnsim.learned.registry): kind "dcdm", a solver of its own
+
+build = DCDM.from_hyperparameters
+"""``build(hyperparameters)``: a DCDM network of those shapes."""
+setup = dcdm_setup
+solve = dcdm_solve
+__all__ = ["DCDMSetup", "build", "dcdm_setup", "dcdm_solve", "recipe", "setup", "solve"]

@@ -37,9 +37,7 @@ import scipy.sparse.linalg as spla
 
 from learnsim.core.errors import InputError
 from learnsim.core.systems import LinearSystem
-from learnsim.learned.checkpoint import register_model_kind
-
-KIND = "gnn-factor"
+from learnsim.learned.training import Recipe
 
 
 class MatrixGraph(NamedTuple):
@@ -303,8 +301,23 @@ def combined_loss(
     return solution_loss(model, graph) + frobenius_weight * frobenius_loss(model, graph, key, probes)
 
 
-def _build(hyperparameters: dict) -> GNNFactor:
+# --- the registry's protocol (learnsim.learned.registry): kind "gnn-factor", a preconditioner
+
+
+def build(hyperparameters: dict) -> GNNFactor:
+    """A model of the shapes ``hyperparameters`` give (``{"width", "layers"}``), zero output layers."""
     return GNNFactor(**hyperparameters, key=jax.random.key(0))
 
 
-register_model_kind(KIND, _build)
+def recipe(systems: Sequence[LinearSystem], seed: int) -> Recipe:
+    """Width 8, 4 layers, the solution-weighted loss, batches of 4 systems, Adam 1e-2."""
+
+    def batches(part):
+        graphs = [matrix_graph(system) for system in part]
+        return [batch_graphs(graphs[i : i + 4]) for i in range(0, len(graphs), 4)]
+
+    return Recipe(GNNFactor(8, 4, key=jax.random.key(seed)), solution_loss, batches, 1e-2)
+
+
+factor = GNNFactor.factor
+"""``factor(model, matrix)``: the factor ``L`` of ``matrix`` (see :meth:`GNNFactor.factor`)."""

@@ -1,16 +1,10 @@
-"""``learnsim train``: a learned preconditioner from a dataset of linear systems, with its recipe.
+"""``learnsim train``: a learned model of a registered kind from a dataset of linear systems.
 
 :func:`train_model` reads the dataset, splits off a validation part (whole samples stay on one
-side), builds batches for the model kind, runs :func:`~learnsim.learned.training.fit` with a
-checkpoint folder beside the model (``MODEL.ckpt/``, so ``--resume`` continues), and writes
-the best model, its JSON sidecar and the loss curve (``MODEL.loss.png``).
-
-Recipes (defaults; the sidecar records what was used):
-
-- ``gnn-factor``: :class:`~learnsim.learned.gnn_factor.GNNFactor` of width 8 and 4 layers,
-  solution-weighted loss ``||L L^T x - b||``, batches of 4 systems, Adam 1e-2;
-- ``dcdm``: :class:`~learnsim.learned.dcdm.DCDM` of width 16 on the dataset's grid dimension,
-  unsupervised loss ``||r - alpha A f(r)||``, batches of 16 residuals, Adam 1e-2.
+side), takes the kind's recipe (model, loss, batches, step size; see
+:mod:`learnsim.learned.registry`), runs :func:`~learnsim.learned.training.fit` with a checkpoint
+folder beside the model (``MODEL.ckpt/``, so ``--resume`` continues), and writes the best model,
+its JSON sidecar and the loss curve (``MODEL.loss.png``). The sidecar records what was used.
 """
 
 from __future__ import annotations
@@ -26,37 +20,8 @@ import optax
 from learnsim.core.errors import InputError
 from learnsim.io.datasets import open_dataset
 from learnsim.learned.checkpoint import save_model
+from learnsim.learned.registry import model_kind
 from learnsim.learned.training import fit, plot_loss_curve
-
-KINDS = ("gnn-factor", "dcdm")
-
-
-def _gnn_factor(systems, seed: int):
-    from learnsim.learned.gnn_factor import KIND, GNNFactor, batch_graphs, matrix_graph, solution_loss
-
-    def batches(part):
-        graphs = [matrix_graph(system) for system in part]
-        return [batch_graphs(graphs[i : i + 4]) for i in range(0, len(graphs), 4)]
-
-    model = GNNFactor(8, 4, key=jax.random.key(seed))
-    return KIND, model, solution_loss, batches, 1e-2
-
-
-def _dcdm(systems, seed: int):
-    from learnsim.learned.dcdm import DCDM, KIND, dcdm_loss
-    from learnsim.learned.dcdm_data import training_batches
-
-    shapes = {system.grid_shape for system in systems}
-    if None in shapes:
-        raise InputError("dcdm trains on grid systems: this dataset has systems without grid_shape")
-    dims = {len(shape) for shape in shapes}
-    if len(dims) != 1:
-        raise InputError(f"dcdm trains on one grid dimension; this dataset mixes {sorted(dims)}")
-    model = DCDM(dim=dims.pop(), width=16, key=jax.random.key(seed))
-    return KIND, model, dcdm_loss, lambda part: training_batches(list(part), seed=seed), 1e-2
-
-
-RECIPES = {"gnn-factor": _gnn_factor, "dcdm": _dcdm}
 
 
 def train_model(
@@ -69,12 +34,14 @@ def train_model(
     validation: float = 0.2,
     seed: int = 0,
     resume: bool = False,
-    progress: bool = True,
+    progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> Path:
-    """Train a ``kind`` model on the dataset folder ``data`` and write it to ``out``; returns ``out``."""
-    if kind not in RECIPES:
-        raise InputError(f"unknown model kind {kind!r} (choose from {', '.join(KINDS)})")
+    """Train a ``kind`` model on the dataset folder ``data`` and write it to ``out``; returns ``out``.
+
+    ``progress`` shows a progress bar on stderr; ``log`` is called with one line per epoch.
+    """
+    module = model_kind(kind).load()
     if not 0.0 <= validation < 1.0:
         raise InputError(f"--validation = {validation} must be in [0, 1)")
     out = Path(out)
@@ -83,17 +50,17 @@ def train_model(
     if len(train_part) == 0:
         raise InputError(f"{data}: no systems left for training after holding out {validation:.0%}")
     systems = list(train_part)
-    name, model, loss, batches, default_rate = RECIPES[kind](systems, seed)
-    rate = default_rate if learning_rate is None else learning_rate
+    recipe = module.recipe(systems, seed)
+    rate = recipe.learning_rate if learning_rate is None else learning_rate
     if not (np.isfinite(rate) and rate > 0):
         raise InputError(f"--learning-rate = {rate} must be a positive number")
     start = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     best, history = fit(
-        model,
-        loss,
-        batches(systems),
-        batches(list(validation_part)) if len(validation_part) else [],
+        recipe.model,
+        recipe.loss,
+        recipe.batches(systems),
+        recipe.batches(list(validation_part)) if len(validation_part) else [],
         epochs=epochs,
         optimizer=optax.adam(rate),
         out=out.with_suffix(".ckpt"),
@@ -113,6 +80,6 @@ def train_model(
         "seconds": time.perf_counter() - start,
         "history": history.to_dict(),
     }
-    save_model(out, best, name, best.hyperparameters, training)
+    save_model(out, best, kind, best.hyperparameters, training)
     plot_loss_curve(history, out.with_suffix(".loss.png"))
     return out

@@ -84,6 +84,24 @@ class TrainingHistory:
         )
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How ``learnsim train`` fits one kind of model on a dataset (each kind's ``recipe`` gives one).
+
+    Attributes:
+        model: the untrained model.
+        loss: ``loss(model, batch, key) -> scalar`` (see :data:`LossFunction`).
+        batches: ``batches(systems) -> list`` of batches for :func:`fit`, from a list of
+            :class:`~learnsim.core.systems.LinearSystem` (the training or the validation part).
+        learning_rate: the default Adam step size.
+    """
+
+    model: eqx.Module
+    loss: LossFunction
+    batches: Callable[[Sequence[Any]], list]
+    learning_rate: float
+
+
 def _trainable(model: eqx.Module) -> Any:
     return eqx.filter(model, eqx.is_inexact_array)
 
@@ -120,7 +138,7 @@ def fit(
     out: Path | str | None = None,
     key: jax.Array,
     resume: bool = False,
-    progress: bool = True,
+    progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> tuple[eqx.Module, TrainingHistory]:
     """Train ``model`` on ``train`` for ``epochs`` epochs, keeping the model with the best validation loss.

@@ -128,6 +128,7 @@ def make_time_problem(
     coefficient,
     material: LinearElastic | NeoHookean | None = None,
     on_system: SystemCallback | None = None,
+    preconditioner=None,
 ) -> TimeProblem:
     """The rollout of a time-dependent ``scene``, checked before anything runs.
 
@@ -138,6 +139,7 @@ def make_time_problem(
             a constant or per quadrature point.
         material: elasticity only, the material law.
         on_system: called with every linear system the rollout solves (kept in the problem).
+        preconditioner: the engine's preconditioner (a name or a factory); None: the scene's.
 
     Raises:
         InputError: an initial field that is not finite at some node, or an explicit time
@@ -147,7 +149,8 @@ def make_time_problem(
     elasticity = scene.kind == "elasticity"
     model = ("neo-hookean" if isinstance(material, NeoHookean) else "linear") if elasticity else "diffusion"
     density = scene.material.density if elasticity else scene.material.heat_capacity
-    preconditioner = engine_preconditioner(solver.preconditioner, scene.source)
+    if preconditioner is None:
+        preconditioner = engine_preconditioner(solver.preconditioner)
     body = make_body(
         disc, model, coefficient, density, bc, time.mass, preconditioner=preconditioner, tol=solver.tol,
         max_iters=solver.max_iters, newton_tol=solver.newton_tol, newton_max_iters=solver.newton_max_iters,

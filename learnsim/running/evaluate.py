@@ -7,7 +7,8 @@ iterates to relative residual ``tol``. :func:`classical` wraps the engine's prec
 one untimed warm-up solve per method (JIT compilation and Warp kernel loading are not part of
 a solve), and gathers a :class:`MethodReport` per method.
 
-    methods = {"ic0": classical("ic0"), "gnn-factor": learned("model.eqx")}
+    methods = {"ic0": classical("ic0")}
+    kind, methods[kind] = learned("model.eqx")
     reports = evaluate(open_dataset("data/held_out"), methods, tol=1e-8)
     summary(reports)  # {"ic0": {"iterations_mean": ..., "total_s": ..., "failures": 0}, ...}
 """
@@ -23,8 +24,10 @@ import numpy as np
 import warp as wp
 
 from learnsim.core.errors import InputError, SolverNotConverged
-from learnsim.core.systems import LinearSystem
-from learnsim.engine.solvers import FactorPreconditioner, SolveResult, csr_to_bsr, make_preconditioner, pcg
+from learnsim.core.systems import LinearSystem, SolveResult
+from learnsim.engine.solvers import PRECONDITIONER_NAMES, FactorPreconditioner, csr_to_bsr, make_preconditioner, pcg
+from learnsim.learned.checkpoint import load_model
+from learnsim.learned.registry import model_kind
 
 
 @dataclass(frozen=True)
@@ -93,24 +96,21 @@ def classical(name: str, device=None, max_iters: int | None = None) -> SolveMeth
     return preconditioned(lambda system, A: make_preconditioner(name, A), device, max_iters)
 
 
-def gnn_factor_method(model, device=None, max_iters: int | None = None) -> SolveMethod:
-    """PCG preconditioned by the factor a :class:`~learnsim.learned.gnn_factor.GNNFactor` predicts."""
+def factor_method(module, model, name: str, device=None, max_iters: int | None = None) -> SolveMethod:
+    """PCG preconditioned by ``(L L^T)^-1`` with the factor ``module.factor(model, A)`` of a preconditioner kind."""
     return preconditioned(
-        lambda system, A: FactorPreconditioner(A, model.factor(system), name="gnn-factor"), device, max_iters
+        lambda system, A: FactorPreconditioner(A, module.factor(model, system.matrix), name=name), device, max_iters
     )
 
 
-def dcdm_method(model, max_iters: int | None = None) -> SolveMethod:
-    """Deep conjugate directions with a trained :class:`~learnsim.learned.dcdm.DCDM` (grid systems only)."""
-    from learnsim.learned.dcdm_solver import dcdm_setup, dcdm_solve
+def solver_method(module, model, max_iters: int | None = None) -> SolveMethod:
+    """The iteration of a solver kind: ``module.setup`` once per matrix (timed as setup), then ``module.solve``."""
 
     def solve(system: LinearSystem, tol: float) -> Attempt:
-        if system.grid_shape is None:
-            raise InputError(f"dcdm needs systems on a grid; this {system.kind!r} system has no grid_shape")
         start = time.perf_counter()
-        setup = dcdm_setup(model, system.matrix, system.grid_shape)
+        setup = module.setup(model, system.matrix, system.grid_shape)
         setup_s = time.perf_counter() - start
-        result = dcdm_solve(model, setup, system.rhs, tol=tol, max_iterations=max_iters, raise_on_failure=False)
+        result = module.solve(model, setup, system.rhs, tol=tol, max_iterations=max_iters, raise_on_failure=False)
         elapsed = time.perf_counter() - start - setup_s
         return Attempt(result if result.converged else None, setup_s, elapsed)
 
@@ -118,16 +118,13 @@ def dcdm_method(model, max_iters: int | None = None) -> SolveMethod:
 
 
 def learned(path: str | Path, device=None, max_iters: int | None = None) -> tuple[str, SolveMethod]:
-    """(kind, method) for a trained model file written by ``learnsim train``."""
-    from learnsim.learned.checkpoint import load_model
-
+    """(kind name, method) for a trained model file written by ``learnsim train``, by the use of its kind."""
     model, sidecar = load_model(path)
-    kind = sidecar["kind"]
-    if kind == "gnn-factor":
-        return kind, gnn_factor_method(model, device, max_iters)
-    if kind == "dcdm":
-        return kind, dcdm_method(model, max_iters)
-    raise InputError(f"{path}: a {kind!r} model is not a preconditioner (expected gnn-factor or dcdm)")
+    kind = model_kind(sidecar["kind"], where=str(path))
+    module = kind.load()
+    if kind.use == "preconditioner":
+        return kind.name, factor_method(module, model, kind.name, device, max_iters)
+    return kind.name, solver_method(module, model, max_iters)
 
 
 def evaluate(
@@ -188,8 +185,6 @@ def residual_histories(reports: dict[str, MethodReport], system: int = 0) -> dic
 
 def split_methods(names: Iterable[str]) -> list[str]:
     """Parse ``jacobi,ic0,amg`` into names, rejecting unknown baselines."""
-    from learnsim.engine.solvers import PRECONDITIONER_NAMES
-
     out = [name.strip() for name in names if name.strip()]
     for name in out:
         if name not in PRECONDITIONER_NAMES:

@@ -1,43 +1,35 @@
-"""``[solver] preconditioner = "learned:PATH"``: a trained model as the engine's preconditioner.
+"""Trained models in the engine's solves: ``[solver] preconditioner = "learned:PATH"``.
 
-The scene names a model file written by ``learnsim train`` (a relative path is relative to the
-scene file). Only models that give a preconditioner for PCG qualify: a ``gnn-factor`` model
-predicts a factor L for each matrix the engine assembles, applied as M = (L L^T)^-1.
+Loading the scene has checked the file: a :class:`~learnsim.learned.registry.ModelFile` of a
+kind whose use is "preconditioner". :func:`engine_preconditioner` loads its weights once per run
+and gives the engine a factory ``build(A) -> Preconditioner``, which every solve of the run (FEM
+static, implicit and Newton steps, ISPH pressure) calls with the matrix it assembled: the kind's
+factor ``L`` of ``A``, applied as ``M = (L L^T)^-1``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from learnsim.core.errors import InputError
 from learnsim.engine.solvers import FactorPreconditioner, Preconditioner, bsr_to_csr
-from learnsim.scenes.specs import LEARNED_PREFIX
+from learnsim.learned.checkpoint import load_model
+from learnsim.learned.registry import ModelFile
 
 
 class LearnedPreconditioner:
-    """``build(A) -> Preconditioner`` for the engine, from a trained ``gnn-factor`` model file."""
+    """``build(A) -> Preconditioner`` for the engine, from a checked model file of a preconditioner kind."""
 
-    def __init__(self, path: Path, source: str = "<scene>"):
-        from learnsim.learned.checkpoint import load_model, read_sidecar
-
-        self.path = Path(path)
-        kind = read_sidecar(self.path).get("kind")
-        if kind != "gnn-factor":
-            raise InputError(
-                f"{source}: [solver].preconditioner = 'learned:{path}' is a {kind!r} model; a PCG preconditioner "
-                "needs a gnn-factor model (dcdm is a solver of its own, see `learnsim eval`)"
-            )
-        self.model, _ = load_model(self.path, expected_kind="gnn-factor")
+    def __init__(self, model_file: ModelFile):
+        self.model_file = model_file
+        self.module = model_file.kind.load()
+        self.model, _ = load_model(model_file.path, expected_kind=model_file.kind.name)
 
     def __call__(self, A) -> Preconditioner:
-        return FactorPreconditioner(A, self.model.factor(bsr_to_csr(A)), name=f"learned:{self.path.name}")
+        L = self.module.factor(self.model, bsr_to_csr(A))
+        return FactorPreconditioner(A, L, name=f"learned:{self.model_file.path.name}")
 
     def __repr__(self) -> str:
-        return f"learned:{self.path}"
+        return str(self.model_file)
 
 
-def engine_preconditioner(name: str, source: str = "<scene>") -> str | LearnedPreconditioner:
-    """The engine's preconditioner argument for a checked ``[solver].preconditioner`` value."""
-    if name.startswith(LEARNED_PREFIX):
-        return LearnedPreconditioner(Path(name[len(LEARNED_PREFIX) :]), source)
-    return name
+def engine_preconditioner(choice: str | ModelFile) -> str | LearnedPreconditioner:
+    """The engine's preconditioner argument for a checked ``[solver].preconditioner``: a name, or a factory."""
+    return LearnedPreconditioner(choice) if isinstance(choice, ModelFile) else choice

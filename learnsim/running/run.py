@@ -137,8 +137,9 @@ def run_scene(
         EngineError: a solver that did not converge (or, stepping, a state that blew up).
     """
     device = _device(device)
+    preconditioner = engine_preconditioner(scene.solver.preconditioner)  # a learned model loads once, here
     if scene.kind == "sph":
-        return run_sph(scene, device, out_dir, progress, on_system)
+        return run_sph(scene, device, out_dir, progress, on_system, preconditioner)
     timings = {}
     t0 = time.perf_counter()
     mesh = build_mesh(scene)
@@ -152,22 +153,22 @@ def run_scene(
     material = _material(scene) if elasticity else None
     coefficient = _lame(disc, material) if elasticity else _conductivity(scene, disc)
     if scene.is_dynamic:
-        problem = make_time_problem(scene, disc, bc, loads, coefficient, material, on_system)
+        problem = make_time_problem(scene, disc, bc, loads, coefficient, material, on_system, preconditioner)
         timings["assemble"] = time.perf_counter() - t0
         result = RunResult(scene=scene, mesh=mesh, discretization=disc, solution=None, timings=timings)
         return _rollout(result, problem, material, out_dir, progress)
     result = RunResult(scene=scene, mesh=mesh, discretization=disc, solution=None, timings=timings)
-    result.solution = _solve_static(result, bc, loads, material, coefficient, t0, on_system)
+    result.solution = _solve_static(result, bc, loads, material, coefficient, t0, preconditioner, on_system)
     if out_dir is not None:
         result.pvd = write_result(result, out_dir)
     return result
 
 
 def _solve_static(
-    result: RunResult, bc, loads: list[TimedLoad], material, coefficient, t0: float, on_system=None
+    result: RunResult, bc, loads: list[TimedLoad], material, coefficient, t0: float, preconditioner, on_system=None
 ) -> StaticResult:
     """Assemble and solve the static problem (loads at their given values, ramps ignored) and fill in
-    ``result``'s fields and timings; ``t0`` is when assembly started."""
+    ``result``'s fields and timings; ``t0`` is when assembly started, ``preconditioner`` the engine's."""
     scene, disc, timings = result.scene, result.discretization, result.timings
     load = disc.nodal(sum(load.vector for load in loads) if loads else np.zeros(_shape(disc)))
     if material is None:
@@ -184,7 +185,7 @@ def _solve_static(
             coefficient,
             load,
             bc,
-            engine_preconditioner(solver.preconditioner, scene.source),
+            preconditioner,
             solver.tol,
             solver.max_iters,
             solver.newton_tol,
@@ -198,7 +199,7 @@ def _solve_static(
             stiffness,
             load,
             bc,
-            engine_preconditioner(solver.preconditioner, scene.source),
+            preconditioner,
             solver.tol,
             solver.max_iters,
             on_system=on_system,

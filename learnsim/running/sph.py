@@ -110,9 +110,14 @@ def engine_module(scene: Scene):
     return ENGINES[scene.sph.scheme]
 
 
-def make_params(scene: Scene):
-    """The engine parameters (``WCSPH`` or ``ISPH``) of a checked SPH scene."""
+def make_params(scene: Scene, preconditioner=None):
+    """The engine parameters (``WCSPH`` or ``ISPH``) of a checked SPH scene.
+
+    ``preconditioner``: isph only, the engine's preconditioner (a name or a factory); None: the scene's.
+    """
     sph, engine = scene.sph, engine_module(scene)
+    if preconditioner is None and sph.scheme == "isph":
+        preconditioner = engine_preconditioner(scene.solver.preconditioner)
     common = {
         "dim": scene.dim,
         "spacing": sph.spacing,
@@ -132,7 +137,7 @@ def make_params(scene: Scene):
         cls = engine.ISPH
         extra = {
             "tolerance": scene.solver.tol,
-            "preconditioner": engine_preconditioner(scene.solver.preconditioner, scene.source),
+            "preconditioner": preconditioner,
         }
         if scene.solver.max_iters is not None:
             extra["max_iterations"] = scene.solver.max_iters
@@ -148,6 +153,7 @@ def run_sph(
     out_dir: str | Path | None = None,
     progress: Progress | None = None,
     on_system: SystemCallback | None = None,
+    preconditioner=None,
 ) -> SPHResult:
     """Lay out the particles of ``scene``, step them to ``[time].end`` and keep or write the frames.
 
@@ -158,6 +164,7 @@ def run_sph(
             ``SPHResult.frames``.
         progress: ``progress(step, estimated steps, time)`` after each step.
         on_system: ISPH only, called with each step's pressure system.
+        preconditioner: ISPH only, see :func:`make_params`.
 
     Raises:
         InputError: bad particles (see :func:`build_particles`) or a ``[time].dt`` above the
@@ -166,7 +173,7 @@ def run_sph(
             is no longer finite.
     """
     t0 = clock.perf_counter()
-    engine, params = engine_module(scene), make_params(scene)
+    engine, params = engine_module(scene), make_params(scene, preconditioner)
     particles = build_particles(scene)
     state = _initial_state(scene, engine, params, particles, device)
     result = SPHResult(scene, params, len(particles.fluid), len(particles.walls))

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from learnsim.core.mesh import ELEMENTS
+from learnsim.learned.registry import ModelFile, model_file
 from learnsim.scenes.checker import MISSING, Checker, format_value
 from learnsim.scenes.expression import Expression
 from learnsim.scenes.specs import (
@@ -292,14 +293,22 @@ def _ramp(c: Checker, key: str, time: TimeSpec | None, ramp: Any, ramp_time: Any
 
 
 def check_solver(c: Checker, solver: SolverSpec, default: str = "amg") -> SolverSpec:
-    """The checked solver settings; a preconditioner left out (None) becomes ``default``."""
+    """The checked solver settings; a preconditioner left out (None) becomes ``default``.
+
+    ``learned:PATH`` becomes the :class:`~learnsim.learned.registry.ModelFile` it names (relative
+    paths: from the working directory), checked to be a preconditioner kind.
+    """
     key = "[solver].preconditioner"
-    pc = c.string(key, default if solver.preconditioner is None else solver.preconditioner)
-    if pc.startswith(LEARNED_PREFIX):
-        if not pc[len(LEARNED_PREFIX) :].strip():
-            c.fail(key, "needs a model path after 'learned:'", pc)
-    elif pc not in PRECONDITIONERS:
-        c.fail(key, f": expected one of {', '.join(PRECONDITIONERS)} or learned:PATH", pc)
+    pc = default if solver.preconditioner is None else solver.preconditioner
+    if not isinstance(pc, ModelFile):  # a ModelFile was checked when its scene was built
+        pc = c.string(key, pc)
+        if pc.startswith(LEARNED_PREFIX):
+            path = pc[len(LEARNED_PREFIX) :].strip()
+            if not path:
+                c.fail(key, "needs a model path after 'learned:'", pc)
+            pc = model_file(path, use="preconditioner", where=f"{c.source}: {key} = {format_value(pc)}")
+        elif pc not in PRECONDITIONERS:
+            c.fail(key, f": expected one of {', '.join(PRECONDITIONERS)} or learned:PATH", pc)
     tols = {}
     for name in ("tol", "newton_tol"):
         tols[name] = c.number(f"[solver].{name}", getattr(solver, name))

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from learnsim.core.errors import InputError
+from learnsim.learned.registry import ModelFile
 from learnsim.scenes.checker import Checker, format_value
 from learnsim.scenes.expression import Expression
 from learnsim.scenes.sampling import GenerateSpec
@@ -153,17 +154,10 @@ def scene_from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = 
             path = Path(base_dir) / path
         parts["mesh"] = replace(parts["mesh"], file=path)
     preconditioner = parts["solver"].preconditioner
-    if (
-        isinstance(preconditioner, str)
-        and preconditioner.startswith(LEARNED_PREFIX)
-        and preconditioner[len(LEARNED_PREFIX) :].strip()
-    ):
+    if isinstance(preconditioner, str) and preconditioner.startswith(LEARNED_PREFIX) and base_dir is not None:
         model = Path(preconditioner[len(LEARNED_PREFIX) :].strip()).expanduser()
-        if not model.is_absolute() and base_dir is not None and (Path(base_dir) / model).is_file():
-            model = Path(base_dir) / model  # beside the scene file first, else from the working directory
-        if not model.is_file():
-            c.fail("[solver].preconditioner", f": no model file {str(model)!r}", preconditioner)
-        parts["solver"] = replace(parts["solver"], preconditioner=f"{LEARNED_PREFIX}{model.absolute()}")
+        if model.parts and (Path(base_dir) / model).is_file():  # beside the scene file first, else from the cwd
+            parts["solver"] = replace(parts["solver"], preconditioner=f"{LEARNED_PREFIX}{Path(base_dir) / model}")
     return Scene(
         scene=parts["scene"],
         mesh=parts["mesh"],
@@ -304,7 +298,7 @@ def _freeze(value: Any) -> Any:
 def _plain(value: Any) -> Any:
     if isinstance(value, Expression):
         return value.source
-    if isinstance(value, Path):
+    if isinstance(value, Path | ModelFile):
         return str(value)
     if isinstance(value, Box):
         return {"lower": list(value.lower), "upper": list(value.upper)}

@@ -16,7 +16,6 @@ from learnsim.engine.solvers import csr_to_bsr, make_preconditioner, pcg
 from learnsim.engine.solvers.factor_preconditioner import FactorPreconditioner
 from learnsim.learned.checkpoint import load_model, save_model
 from learnsim.learned.gnn_factor import (
-    KIND,
     GNNFactor,
     batch_graphs,
     frobenius_loss,
@@ -94,8 +93,8 @@ def test_save_load_round_trip_and_errors(tmp_path):
     model = perturbed(GNNFactor(6, 3, key=jax.random.key(6)), seed=7)
     system = family(3, 1, (8, 8))[0]
     path = tmp_path / "factor.eqx"
-    save_model(path, model, KIND, model.hyperparameters, {"epochs": 0})
-    loaded, sidecar = load_model(path, expected_kind=KIND)
+    save_model(path, model, "gnn-factor", model.hyperparameters, {"epochs": 0})
+    loaded, sidecar = load_model(path, expected_kind="gnn-factor")
     assert sidecar["hyperparameters"] == {"width": 6, "layers": 3}
     np.testing.assert_array_equal(loaded.factor(system).toarray(), model.factor(system).toarray())
     with pytest.raises(InputError, match="kind is 'gnn-factor', expected 'dcdm'"):
@@ -141,7 +140,7 @@ def mean_iterations(model: GNNFactor, shape: tuple[int, int], count: int) -> dic
     iterations = {
         "jacobi": cg_iterations(held_out, lambda A, s: make_preconditioner("jacobi", A)),
         "ic0": cg_iterations(held_out, lambda A, s: make_preconditioner("ic0", A)),
-        "gnn": cg_iterations(held_out, lambda A, s: FactorPreconditioner(A, model.factor(s), name=KIND)),
+        "gnn": cg_iterations(held_out, lambda A, s: FactorPreconditioner(A, model.factor(s), name="gnn-factor")),
     }
     return {name: float(np.mean(counts)) for name, counts in iterations.items()}
 

@@ -1,6 +1,7 @@
 """The generic training loop (fit) and model files (save_model / load_model), on a linear least-squares toy."""
 
 import json
+from types import SimpleNamespace
 
 import equinox as eqx
 import jax
@@ -10,10 +11,19 @@ import optax
 import pytest
 
 from learnsim.core.errors import EngineError, InputError
-from learnsim.learned.checkpoint import load_model, register_model_kind, save_model
+from learnsim.learned.checkpoint import load_model, save_model
+from learnsim.learned.registry import ModelKind, register, unregister
 from learnsim.learned.training import evaluate, fit, plot_loss_curve
 
-register_model_kind("test-linear", lambda h: eqx.nn.Linear(h["inputs"], 1, key=jax.random.key(0)))
+
+@pytest.fixture(autouse=True)
+def linear_kind():
+    """A kind "test-linear" (an eqx.nn.Linear) in the registry while each test runs."""
+    build = lambda h: eqx.nn.Linear(h["inputs"], 1, key=jax.random.key(0))
+    register(ModelKind("test-linear", "solver", SimpleNamespace(build=build)))
+    yield
+    unregister("test-linear")
+
 
 RNG = np.random.default_rng(0)
 WEIGHTS = np.array([1.5, -2.0, 0.5])

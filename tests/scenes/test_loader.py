@@ -1,6 +1,7 @@
 """Scene loading: built-in scenes, overrides, relative mesh paths, and every validation rule."""
 
 import copy
+import json
 import math
 import re
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from learnsim.core.errors import InputError
+from learnsim.learned.registry import ModelFile, model_kind
 from learnsim.scenes import (
     BoundaryCondition,
     Expression,
@@ -523,14 +525,24 @@ def test_bc_values_become_one_per_component():
 
 def test_learned_preconditioner_path_resolves_against_the_scene_folder(tmp_path, monkeypatch):
     (tmp_path / "model.eqx").write_bytes(b"weights")
+    sidecar = {"format": "learnsim-model", "version": 1, "kind": "gnn-factor", "hyperparameters": {}}
+    (tmp_path / "model.json").write_text(json.dumps(sidecar))
     scene = scene_from_dict(_with(ELASTIC_2D, "solver.preconditioner", "learned:model.eqx"), base_dir=tmp_path)
-    assert scene.solver.preconditioner == f"learned:{tmp_path / 'model.eqx'}"
+    assert scene.solver.preconditioner == ModelFile(tmp_path / "model.eqx", model_kind("gnn-factor"))
+    assert scene_to_dict(scene)["solver"]["preconditioner"] == f"learned:{tmp_path / 'model.eqx'}"
     with pytest.raises(InputError, match="no model file"):
         scene_from_dict(_with(ELASTIC_2D, "solver.preconditioner", "learned:model.eqx"), base_dir=tmp_path / "x")
     # not beside the scene: relative to the working directory (a path typed on the command line)
     monkeypatch.chdir(tmp_path)
     scene = scene_from_dict(_with(ELASTIC_2D, "solver.preconditioner", "learned:model.eqx"), base_dir=tmp_path / "x")
-    assert scene.solver.preconditioner == f"learned:{tmp_path / 'model.eqx'}"
+    assert str(scene.solver.preconditioner) == f"learned:{tmp_path / 'model.eqx'}"
+    # checked when the scene is loaded: the sidecar's kind must be a preconditioner
+    (tmp_path / "model.json").write_text(json.dumps({**sidecar, "kind": "dcdm"}))
+    with pytest.raises(InputError, match="'dcdm' model, a solver.*a preconditioner needs a model of kind gnn-factor"):
+        scene_from_dict(_with(ELASTIC_2D, "solver.preconditioner", "learned:model.eqx"), base_dir=tmp_path)
+    (tmp_path / "model.json").write_text(json.dumps({**sidecar, "kind": "no-such-kind"}))
+    with pytest.raises(InputError, match=r"\[solver\].preconditioner = .*unknown model kind 'no-such-kind'"):
+        scene_from_dict(_with(ELASTIC_2D, "solver.preconditioner", "learned:model.eqx"), base_dir=tmp_path)
 
 
 # ---- time-dependent scenes -----------------------------------------------------------------
