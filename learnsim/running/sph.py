@@ -254,9 +254,7 @@ def _step(scene: Scene, engine, params, state, target: float, result: SPHResult,
     if dt < target - state.time:
         result.dt_min, result.dt_max = min(result.dt_min, dt), max(result.dt_max, dt)
     result.steps += 1
-    if on_system is not None and scene.sph.scheme == "isph":
-        return engine.step(params, state, min(dt, target - state.time), on_system=on_system)
-    return engine.step(params, state, min(dt, target - state.time))
+    return engine.step(params, state, min(dt, target - state.time), on_system=on_system)
 
 
 def _frame(scene: Scene, state, t: float, particles: Particles) -> ParticleFrame:

@@ -30,9 +30,9 @@ import warp as wp
 
 from learnsim.core.errors import InputError
 from learnsim.engine.sph import wcsph
-from learnsim.engine.sph.particles import as_vec3
+from learnsim.engine.sph.particles import ParticleState, as_vec3
 
-# arrays of a FluidState that carry an adjoint from one segment to the one before it
+# arrays of a WCSPH ParticleState that carry an adjoint from one segment to the one before it
 _CARRIED = (
     "positions",
     "velocities",
@@ -69,7 +69,7 @@ class SPHProblem:
         self.segment = segment
         self.device = device
 
-    def initial_state(self, positions, velocities, nu: wp.array, requires_grad: bool = False) -> wcsph.FluidState:
+    def initial_state(self, positions, velocities, nu: wp.array, requires_grad: bool = False) -> ParticleState:
         """The engine state at rest density for (n, dim) positions (m) and velocities (m/s)."""
         return wcsph.make_state(
             self.params, positions, self.wall_positions, velocities=velocities,
@@ -84,7 +84,7 @@ def _viscosity(problem: SPHProblem, viscosity, requires_grad: bool = False) -> w
     return wp.array([value], dtype=wp.float64, device=problem.device, requires_grad=requires_grad)
 
 
-def _check_step(problem: SPHProblem, state: wcsph.FluidState, nu: wp.array, steps: int, dt: float) -> None:
+def _check_step(problem: SPHProblem, state: ParticleState, nu: wp.array, steps: int, dt: float) -> None:
     if not (isinstance(steps, int) and steps >= 0):
         raise InputError(f"sph rollout: steps = {steps} must be a non-negative integer")
     stable = wcsph.stable_time_step(replace(problem.params, viscosity=float(nu.numpy()[0])), state)
@@ -92,7 +92,7 @@ def _check_step(problem: SPHProblem, state: wcsph.FluidState, nu: wp.array, step
         raise InputError(f"sph rollout: dt = {dt:.3e} s must be in (0, {stable:.3e}] (the stable step at the start)")
 
 
-def _outputs(problem: SPHProblem, state: wcsph.FluidState):
+def _outputs(problem: SPHProblem, state: ParticleState):
     dim = problem.params.dim
     return (
         state.positions.numpy()[:, :dim].copy(),
@@ -111,7 +111,7 @@ def rollout_forward(problem: SPHProblem, positions, velocities, viscosity, steps
     return _outputs(problem, state)
 
 
-def _step(problem: SPHProblem, state: wcsph.FluidState, dt: float, nu: wp.array) -> wcsph.FluidState:
+def _step(problem: SPHProblem, state: ParticleState, dt: float, nu: wp.array) -> ParticleState:
     # a fixed dt, checked once at the start (VALIDATION S8), so a differentiated rollout is one function
     return wcsph.step(problem.params, state, dt, viscosity=nu, check_stability=False)
 
@@ -160,7 +160,7 @@ def rollout_vjp(problem: SPHProblem, positions, velocities, viscosity, steps: in
     )
 
 
-def _copy_with_gradients(state: wcsph.FluidState) -> wcsph.FluidState:
+def _copy_with_gradients(state: ParticleState) -> ParticleState:
     return replace(state, **{name: wp.clone(getattr(state, name), requires_grad=True) for name in _CARRIED})
 
 

@@ -6,16 +6,16 @@ fluid_points, wall_points)`` -> ``step`` / ``advance``. Positions are vec3d with
 
 Incompressible SPH (a projection scheme whose pressure Poisson equation is solved by the
 engine's PCG) lives in :mod:`learnsim.engine.sph.isph` with the same function names:
-``isph.make_state``, ``isph.step(params, state, on_system=...)``.
+``isph.make_state``, ``isph.step``. Both schemes step a ``ParticleState`` with one signature,
+``step(params, state, dt=None, on_system=None)`` (WCSPH never calls ``on_system``).
 """
 
 from learnsim.engine.sph import isph
-from learnsim.engine.sph.isph import ISPH, ISPHState
 from learnsim.engine.sph.kernels import KERNEL_IDS, SUPPORT_FACTOR, evaluate_kernel, kernel_id, support_radius
 from learnsim.engine.sph.neighbours import build_grid, make_grid
+from learnsim.engine.sph.parameters import ISPH, WCSPH
+from learnsim.engine.sph.particles import ParticleState
 from learnsim.engine.sph.wcsph import (
-    WCSPH,
-    FluidState,
     advance,
     density_from_pressure,
     make_state,
@@ -26,12 +26,11 @@ from learnsim.engine.sph.wcsph import (
 
 __all__ = [
     "ISPH",
-    "ISPHState",
+    "ParticleState",
     "isph",
     "KERNEL_IDS",
     "SUPPORT_FACTOR",
     "WCSPH",
-    "FluidState",
     "advance",
     "build_grid",
     "density_from_pressure",

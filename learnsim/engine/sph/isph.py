@@ -31,12 +31,15 @@ diagonally dominant, positive definite whenever every connected group of unknown
 free surface (a sealed box has none and its pressure level is undetermined; PCG then fails
 with SolverNotConverged unless the right-hand side happens to be compatible). It is solved by
 ``pcg`` with ``preconditioner`` and relative ``tolerance``, warm-started from the last pressures.
+
+The parameters ``ISPH`` (from ``parameters``) and the state ``ParticleState`` (from
+``particles``, shared with WCSPH) are imported here, so ``isph.ISPH`` and
+``isph.ParticleState`` name them too.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import warp as wp
@@ -45,109 +48,13 @@ import warp.sparse as wps
 from learnsim.core.errors import InputError
 from learnsim.core.systems import LinearSystem, SystemCallback
 from learnsim.engine.solvers.pcg import pcg
-from learnsim.engine.solvers.preconditioners import PRECONDITIONER_NAMES, make_preconditioner
+from learnsim.engine.solvers.preconditioners import make_preconditioner
 from learnsim.engine.solvers.sparse import bsr_to_csr
 from learnsim.engine.sph import isph_equations as eq
-from learnsim.engine.sph.kernels import kernel_id
+from learnsim.engine.sph.kernels import move
 from learnsim.engine.sph.neighbours import build_grid
-from learnsim.engine.sph.particles import ParticleScales, as_vec3, check_parameters, check_particles
-
-
-@dataclass(frozen=True)
-class ISPH(ParticleScales):
-    """Parameters of an incompressible SPH fluid (SI units).
-
-    Attributes:
-        dim: 2 or 3 (2D problems keep z = 0).
-        spacing: initial particle spacing dx (m); particle mass is rest_density dx^dim.
-        rest_density: rho0 (kg/m^3).
-        viscosity: kinematic viscosity nu (m^2/s).
-        gravity: body force per unit mass (m/s^2), dim components.
-        kernel: "cubic" | "wendland" | "quintic".
-        h_over_spacing: smoothing length h in units of dx.
-        domain: optional (lower, upper) corners (m); particles outside raise InputError.
-        cfl: Courant number of the velocity condition dt <= cfl h / |u|max.
-        tolerance: relative residual of the pressure solve.
-        preconditioner: "none" | "jacobi" | "ic0" | "amg", or a factory ``build(A) -> Preconditioner``.
-        max_iterations: PCG iteration limit per solve.
-        density_relaxation: alpha of the density term of the source (dimensionless, in [0, 1]).
-        free_surface_density: kernel sums below this fraction of rho0 mark the free surface.
-    """
-
-    dim: int
-    spacing: float
-    rest_density: float = 1000.0
-    viscosity: float = 0.0
-    gravity: tuple[float, ...] = (0.0, -9.81)
-    kernel: str = "wendland"
-    h_over_spacing: float = 1.5
-    domain: tuple[tuple[float, ...], tuple[float, ...]] | None = None
-    cfl: float = 0.25
-    tolerance: float = 1e-8
-    preconditioner: str = "ic0"
-    max_iterations: int = 2000
-    density_relaxation: float = 0.1
-    free_surface_density: float = 0.9
-
-    def __post_init__(self):
-        check_parameters(self, "isph", ("cfl", "tolerance"), ("viscosity",))
-        if not 0.0 <= self.density_relaxation <= 1.0:
-            raise InputError(f"isph: density_relaxation = {self.density_relaxation} must be in [0, 1]")
-        if not 0.0 < self.free_surface_density < 1.0:
-            raise InputError(f"isph: free_surface_density = {self.free_surface_density} must be in (0, 1)")
-        if not callable(self.preconditioner) and self.preconditioner not in PRECONDITIONER_NAMES:
-            raise InputError(
-                f"isph: preconditioner '{self.preconditioner}' is not one of {', '.join(PRECONDITIONER_NAMES)}"
-            )
-        if not (isinstance(self.max_iterations, int) and self.max_iterations >= 1):
-            raise InputError(f"isph: max_iterations = {self.max_iterations} must be a positive integer")
-
-
-@dataclass(frozen=True, eq=False)
-class ISPHState:
-    """One instant of an ISPH fluid. Arrays live on one Warp device, positions as vec3d (z = 0 in 2D).
-
-    Attributes:
-        positions, velocities: (n_fluid,) vec3d (m, m/s).
-        accelerations: (n_fluid,) vec3d (m/s^2), (v^{n+1} - v^n) / dt of the last step (g at start).
-        densities: (n_fluid,) float64 kernel sums sum_j m W_ij over fluid and walls at these positions (kg/m^3).
-        free_surface: (n_fluid,) int32, 1 where densities < free_surface_density rho0.
-        pressures: (n_fluid,) float64 pressures of the last solve (Pa), 0 at start.
-        wall_positions, wall_velocities: (n_wall,) vec3d; walls move at constant velocity.
-        wall_pressures: (n_wall,) float64 pressures of the last solve (Pa).
-        time: s.
-    """
-
-    positions: wp.array
-    velocities: wp.array
-    accelerations: wp.array
-    densities: wp.array
-    free_surface: wp.array
-    pressures: wp.array
-    wall_positions: wp.array
-    wall_velocities: wp.array
-    wall_pressures: wp.array
-    time: float = 0.0
-
-    @property
-    def n_fluid(self) -> int:
-        return len(self.positions)
-
-
-def _constants(params: ISPH, n_fluid: int) -> eq.Constants:
-    c = eq.Constants()
-    c.dim = params.dim
-    c.kernel = kernel_id(params.kernel)
-    c.n_fluid = n_fluid
-    c.h = params.h
-    c.radius = params.radius
-    c.mass = params.mass
-    c.rho0 = params.rest_density
-    c.nu = params.viscosity
-    c.eta2 = 0.01 * params.h**2
-    c.gravity = wp.vec3d(*as_vec3(params.gravity))
-    c.surface_density = params.free_surface_density * params.rest_density
-    return c
+from learnsim.engine.sph.parameters import ISPH, constants
+from learnsim.engine.sph.particles import ParticleState, as_vec3, check_particles, checked_time_step
 
 
 def _joined(fluid: wp.array, wall: wp.array) -> wp.array:
@@ -167,14 +74,14 @@ def _densities(params: ISPH, x: wp.array, wall_x: wp.array) -> tuple[wp.array, w
     rho = wp.empty(n, dtype=wp.float64, device=x.device)
     surface = wp.empty(n, dtype=wp.int32, device=x.device)
     wp.launch(
-        eq.summation, dim=n, inputs=[_constants(params, n), grid.id, x_all], outputs=[rho, surface], device=x.device
+        eq.summation, dim=n, inputs=[constants(params, n), grid.id, x_all], outputs=[rho, surface], device=x.device
     )
     return rho, surface
 
 
 def make_state(
     params: ISPH, positions, wall_positions, velocities=None, wall_velocities=None, device=None
-) -> ISPHState:
+) -> ParticleState:
     """The initial state: kernel-sum densities, zero pressures, accelerations g.
 
     Args:
@@ -189,7 +96,7 @@ def make_state(
     vec = lambda a: wp.array(as_vec3(a), dtype=wp.vec3d, device=device)
     positions_wp, wall_wp = vec(x), vec(xw)
     rho, surface = _densities(params, positions_wp, wall_wp)
-    return ISPHState(
+    return ParticleState(
         positions=positions_wp,
         velocities=vec(v),
         accelerations=vec(np.tile(params.gravity, (len(x), 1))),
@@ -202,7 +109,7 @@ def make_state(
     )
 
 
-def stable_time_step(params: ISPH, state: ISPHState) -> float:
+def stable_time_step(params: ISPH, state: ParticleState) -> float:
     """min(cfl h / |u|max, 0.125 h^2 / nu, 0.25 sqrt(h / max(|a|max, |g|))) in s, a over the last step.
 
     The pressure solve removes the sound speed from the limit; what is left are the advection
@@ -223,7 +130,9 @@ def stable_time_step(params: ISPH, state: ISPHState) -> float:
     return dt
 
 
-def step(params: ISPH, state: ISPHState, dt: float | None = None, on_system: SystemCallback | None = None) -> ISPHState:
+def step(
+    params: ISPH, state: ParticleState, dt: float | None = None, on_system: SystemCallback | None = None
+) -> ParticleState:
     """Advance ``state`` by one projection step of ``dt`` seconds (the stable step if None).
 
     ``on_system`` receives the step's pressure system as a ``LinearSystem`` (kind
@@ -232,10 +141,7 @@ def step(params: ISPH, state: ISPHState, dt: float | None = None, on_system: Sys
     does not reach ``params.tolerance`` raises SolverNotConverged.
     """
     stable = stable_time_step(params, state)
-    if dt is None:
-        dt = stable
-    elif not (dt > 0.0 and dt <= stable * (1.0 + 1e-12)):
-        raise InputError(f"isph: time step dt = {dt:.3e} s must be in (0, {stable:.3e}] (the stable limit)")
+    dt = checked_time_step("isph", dt, stable)
     if not math.isfinite(dt):
         raise InputError("isph: no finite stable time step (fluid at rest without forces); pass dt")
     return _step(params, state, dt, on_system, max(dt, stable))
@@ -265,10 +171,12 @@ def _assemble(params, c, grid, x_all, v_star, rho, index, n_unknowns, dt, dt_rel
     return A, rhs
 
 
-def _step(params: ISPH, state: ISPHState, dt: float, on_system: SystemCallback | None, dt_relax: float) -> ISPHState:
+def _step(
+    params: ISPH, state: ParticleState, dt: float, on_system: SystemCallback | None, dt_relax: float
+) -> ParticleState:
     device = state.positions.device
     n, n_wall = state.n_fluid, len(state.wall_positions)
-    c = _constants(params, n)
+    c = constants(params, n)
     x_all = _joined(state.positions, state.wall_positions)
     v_all = _joined(state.velocities, state.wall_velocities)
     grid = build_grid(x_all, params.radius, params.dim)
@@ -322,9 +230,9 @@ def _step(params: ISPH, state: ISPHState, dt: float, on_system: SystemCallback |
     )
     wall_new = wp.empty(n_wall, dtype=wp.vec3d, device=device)
     wp.launch(
-        eq.move,
+        move,
         dim=n_wall,
-        inputs=[state.wall_positions, state.wall_velocities, wp.float64(dt)],
+        inputs=[c, state.wall_positions, state.wall_velocities, wp.float64(dt)],
         outputs=[wall_new],
         device=device,
     )
@@ -334,7 +242,7 @@ def _step(params: ISPH, state: ISPHState, dt: float, on_system: SystemCallback |
     wp.copy(pressures, p_new, count=n)
     if n_wall:
         wp.copy(wall_pressures, p_new, src_offset=n, count=n_wall)
-    return ISPHState(
+    return ParticleState(
         positions=x_new,
         velocities=v_new,
         accelerations=acc,
@@ -377,8 +285,12 @@ def _system(params, state, dt, A, rhs, solution, n_unknowns, iterations) -> Line
 
 
 def advance(
-    params: ISPH, state: ISPHState, t_end: float, on_system: SystemCallback | None = None, max_steps: int = 1_000_000
-) -> ISPHState:
+    params: ISPH,
+    state: ParticleState,
+    t_end: float,
+    on_system: SystemCallback | None = None,
+    max_steps: int = 1_000_000,
+) -> ParticleState:
     """Step until ``state.time`` reaches ``t_end`` (s), each step remaining / ceil(remaining / stable step)."""
     for _ in range(max_steps):
         remaining = t_end - state.time
@@ -392,7 +304,7 @@ def advance(
     raise InputError(f"isph: t_end = {t_end} s needs more than max_steps = {max_steps} steps")
 
 
-def density_error(params: ISPH, state: ISPHState) -> float:
+def density_error(params: ISPH, state: ParticleState) -> float:
     """Mean of |rho_i - rho0| / rho0 over fluid particles off the free surface (dimensionless).
 
     rho_i = sum_j m W(|x_i - x_j|, h) over fluid and wall particles at the state's positions

@@ -4,28 +4,12 @@ The scheme is written out in ``learnsim.engine.sph.isph``, which drives these ke
 and wall particles share one array (fluid first, ``Constants.n_fluid`` of them) and one hash
 grid. A pressure unknown is a fluid particle off the free surface or a wall particle with a
 fluid neighbour; ``index`` maps a particle to its unknown (-1 when it has none, p = 0 there).
+``Constants`` and the walls' ``move`` are shared with WCSPH, in ``kernels``.
 """
 
 import warp as wp
 
-from learnsim.engine.sph.kernels import kernel_gradient, kernel_value
-
-
-@wp.struct
-class Constants:
-    """Fluid constants in SI units; kernel is an id of KERNEL_IDS."""
-
-    dim: int
-    kernel: int
-    n_fluid: int
-    h: wp.float64
-    radius: wp.float64
-    mass: wp.float64
-    rho0: wp.float64
-    nu: wp.float64
-    eta2: wp.float64  # regularisation of 1 / r^2 (m^2)
-    gravity: wp.vec3d
-    surface_density: wp.float64  # kernel sums below this mark the free surface (kg/m^3)
+from learnsim.engine.sph.kernels import Constants, kernel_gradient, kernel_value
 
 
 @wp.func
@@ -257,9 +241,3 @@ def project(
     v_out[i] = vn
     x_out[i] = xi + dt * vn
     a_out[i] = (vn - v[i]) / dt
-
-
-@wp.kernel
-def move(x: wp.array(dtype=wp.vec3d), v: wp.array(dtype=wp.vec3d), dt: wp.float64, x_out: wp.array(dtype=wp.vec3d)):
-    i = wp.tid()
-    x_out[i] = x[i] + dt * v[i]

@@ -13,6 +13,11 @@ neighbour search use ``wp.HashGrid`` (which is 3D) unchanged.
 
 The kernel is chosen at run time by an integer id (``KERNEL_IDS``) so that every kernel
 shares one compiled module.
+
+This module also holds what the Warp kernels of both schemes (``wcsph_equations``,
+``isph_equations``) read or launch alike, so that sharing them adds no compiled module: the
+``Constants`` struct (filled by ``learnsim.engine.sph.parameters.constants``), the periodic
+``wrap`` and the ``move`` kernel of the wall particles.
 """
 
 from __future__ import annotations
@@ -187,3 +192,68 @@ def evaluate_kernel(name: str, r_ij: np.ndarray, h: float, dim: int, device=None
         device=device,
     )
     return values.numpy(), gradients.numpy()
+
+
+# --- shared by the kernels of both schemes -----------------------------------------------
+
+
+@wp.struct
+class Constants:
+    """Fluid constants of either scheme in SI units; kernel is an id of KERNEL_IDS.
+
+    The fields of the other scheme are zero. ``nu`` is the kinematic viscosity of ``params``;
+    WCSPH's ``rates`` reads nu from a (1,) array instead, because a Warp tape gives no gradient
+    for a struct member.
+    """
+
+    dim: int
+    kernel: int
+    h: wp.float64
+    radius: wp.float64
+    mass: wp.float64
+    rho0: wp.float64
+    nu: wp.float64
+    gravity: wp.vec3d
+    period: wp.vec3d  # period along each axis, 0 where the axis is not periodic (always 0 in ISPH)
+    lower: wp.vec3d  # corner the periodic axes wrap to
+    # WCSPH only
+    c0: wp.float64  # artificial speed of sound (m/s)
+    gamma: wp.float64  # Tait exponent
+    alpha: wp.float64  # Monaghan's artificial viscosity
+    delta: wp.float64  # delta-SPH density diffusion
+    # ISPH only
+    n_fluid: int  # fluid particles, first in the joined fluid-and-wall arrays
+    eta2: wp.float64  # regularisation of 1 / r^2 (m^2)
+    surface_density: wp.float64  # kernel sums below this mark the free surface (kg/m^3)
+
+
+@wp.func
+def _periods_below(x: wp.float64, lower: wp.float64, period: wp.float64):
+    k = wp.float64(0.0)
+    if period > wp.float64(0.0):
+        k = wp.floor((x - lower) / period)
+    return k
+
+
+@wp.func
+def wrap(c: Constants, x: wp.vec3d):
+    """x brought back into [lower, lower + period) along the periodic axes (derivative: identity)."""
+    k = wp.vec3d(
+        _periods_below(x[0], c.lower[0], c.period[0]),
+        _periods_below(x[1], c.lower[1], c.period[1]),
+        _periods_below(x[2], c.lower[2], c.period[2]),
+    )
+    return x - wp.cw_mul(k, c.period)
+
+
+@wp.kernel
+def move(
+    c: Constants,
+    x: wp.array(dtype=wp.vec3d),
+    v: wp.array(dtype=wp.vec3d),
+    dt: wp.float64,
+    x_out: wp.array(dtype=wp.vec3d),
+):
+    """x_out = x + dt v (m), wrapped along the periodic axes: particles at constant velocity v (m/s)."""
+    i = wp.tid()
+    x_out[i] = wrap(c, x[i] + dt * v[i])

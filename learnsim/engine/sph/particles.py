@@ -1,19 +1,61 @@
-"""What WCSPH and ISPH share: particle scales and the checks of parameters and particle arrays.
+"""What WCSPH and ISPH share: the particle state, particle scales and the checks of inputs.
 
-Both parameter dataclasses have ``dim``, ``spacing``, ``rest_density``, ``kernel``,
-``h_over_spacing``, ``gravity`` and an optional ``domain``; :class:`ParticleScales` gives them
-the smoothing length, support radius and particle mass, and the ``check_*`` functions raise
-:class:`~learnsim.core.errors.InputError` with one line prefixed by the scheme (``who``).
+Both parameter dataclasses (``learnsim.engine.sph.parameters``) have ``dim``, ``spacing``,
+``rest_density``, ``kernel``, ``h_over_spacing``, ``gravity`` and an optional ``domain``;
+:class:`ParticleScales` gives them the smoothing length, support radius and particle mass, and
+the ``check_*`` functions raise :class:`~learnsim.core.errors.InputError` with one line
+prefixed by the scheme (``who``). Both schemes step a :class:`ParticleState`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+import warp as wp
 
 from learnsim.core.errors import InputError
 from learnsim.engine.sph.kernels import kernel_id, support_radius
+
+
+@dataclass(frozen=True, eq=False)
+class ParticleState:
+    """One instant of an SPH fluid, WCSPH or ISPH. Arrays live on one Warp device, positions as vec3d (z = 0 in 2D).
+
+    Attributes:
+        positions, velocities: (n_fluid,) vec3d (m, m/s).
+        accelerations: (n_fluid,) vec3d (m/s^2). WCSPH: the momentum equation at this state (the
+            next step's first kick); ISPH: (v^{n+1} - v^n) / dt of the last step (g at start).
+        densities: (n_fluid,) float64 (kg/m^3). WCSPH: carried by the continuity equation; ISPH:
+            kernel sums sum_j m W_ij over fluid and walls at these positions.
+        pressures: (n_fluid,) float64 (Pa). WCSPH: the equation of state of the densities; ISPH:
+            the last pressure solve (0 at start).
+        wall_positions, wall_velocities: (n_wall,) vec3d (m, m/s); walls move at constant velocity.
+        wall_pressures: (n_wall,) float64 (Pa). WCSPH: extrapolated from the fluid; ISPH: the last
+            pressure solve (0 at start).
+        wall_densities: WCSPH only, (n_wall,) float64 (kg/m^3), the density the extrapolated wall
+            pressure gives through the equation of state; None in ISPH.
+        free_surface: ISPH only, (n_fluid,) int32, 1 where densities < free_surface_density rho0;
+            None in WCSPH.
+        time: s.
+    """
+
+    positions: wp.array
+    velocities: wp.array
+    accelerations: wp.array
+    densities: wp.array
+    pressures: wp.array
+    wall_positions: wp.array
+    wall_velocities: wp.array
+    wall_pressures: wp.array
+    wall_densities: wp.array | None = None
+    free_surface: wp.array | None = None
+    time: float = 0.0
+
+    @property
+    def n_fluid(self) -> int:
+        return len(self.positions)
 
 
 class ParticleScales:
@@ -108,3 +150,12 @@ def check_inside(params, who: str, **named_points: np.ndarray) -> None:
         if np.any(outside):
             k = int(np.argmax(outside))
             raise InputError(f"{who}: {name}[{k}] = {tuple(points[k].tolist())} is outside the domain {params.domain}")
+
+
+def checked_time_step(who: str, dt: float | None, stable: float) -> float:
+    """``dt`` (s), or the stable step ``stable`` (s) when None; InputError unless 0 < dt <= stable."""
+    if dt is None:
+        return stable
+    if not (dt > 0.0 and dt <= stable * (1.0 + 1e-12)):
+        raise InputError(f"{who}: time step dt = {dt:.3e} s must be in (0, {stable:.3e}] (the stable limit)")
+    return dt

@@ -42,103 +42,27 @@ array (``viscosity=`` of ``make_state`` and ``step``) gives its gradient too (a 
 none for a struct member); ``learnsim.engine.bridge.sph.rollout`` wraps such a rollout for JAX.
 Warp's adjoint replays a dynamic loop's body but not its accumulators, so the kernels use
 neighbour sums only linearly and combine them in separate launches.
+
+The parameters ``WCSPH`` (from ``parameters``) and the state ``ParticleState`` (from
+``particles``, shared with ISPH) are imported here, so ``wcsph.WCSPH`` and
+``wcsph.ParticleState`` name them too.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import warp as wp
 
 from learnsim.core.errors import InputError
+from learnsim.core.systems import SystemCallback
 from learnsim.engine.sph import wcsph_equations as eq
 from learnsim.engine.sph import wcsph_forces as forces
-from learnsim.engine.sph.particles import ParticleScales, as_vec3, check_parameters, check_particles
-
-
-@dataclass(frozen=True)
-class WCSPH(ParticleScales):
-    """Parameters of a weakly compressible SPH fluid (SI units).
-
-    Attributes:
-        dim: 2 or 3 (2D problems keep z = 0).
-        spacing: initial particle spacing dx (m); particle mass is rest_density dx^dim.
-        sound_speed: artificial speed of sound c0 (m/s), usually 10 |u|max.
-        rest_density: rho0 (kg/m^3).
-        gamma: Tait exponent (7 for water, 1 for a linear equation of state).
-        viscosity: kinematic viscosity nu (m^2/s) of the laminar (Morris) term.
-        artificial_viscosity: Monaghan's alpha (dimensionless), fluid and fluid-wall pairs.
-        density_diffusion: delta of delta-SPH (dimensionless, 0.1 is usual; 0 turns it off).
-        gravity: body force per unit mass (m/s^2), dim components.
-        kernel: "cubic" | "wendland" | "quintic".
-        h_over_spacing: smoothing length h in units of dx (the support is 2h or 3h, see kernels).
-        domain: optional (lower, upper) corners (m); particles outside raise InputError.
-        periodic: optional dim flags; a periodic axis (needs ``domain``, at least two support
-            radii long) wraps positions into the domain and sees the images of particles
-            across it.
-    """
-
-    dim: int
-    spacing: float
-    sound_speed: float
-    rest_density: float = 1000.0
-    gamma: float = 7.0
-    viscosity: float = 0.0
-    artificial_viscosity: float = 0.0
-    density_diffusion: float = 0.1
-    gravity: tuple[float, ...] = (0.0, -9.81)
-    kernel: str = "wendland"
-    h_over_spacing: float = 1.5
-    domain: tuple[tuple[float, ...], tuple[float, ...]] | None = None
-    periodic: tuple[bool, ...] | None = None
-
-    def __post_init__(self):
-        check_parameters(self, "sph", ("sound_speed",), ("viscosity", "artificial_viscosity", "density_diffusion"))
-        if not self.gamma >= 1.0:
-            raise InputError(f"sph: gamma = {self.gamma} must be at least 1")
-        if self.periodic is not None:
-            if len(self.periodic) != self.dim or self.domain is None:
-                raise InputError(f"sph: periodic {self.periodic} needs {self.dim} flags and a domain")
-            for axis, flag in enumerate(self.periodic):
-                length = self.domain[1][axis] - self.domain[0][axis]
-                if flag and length < 2.0 * self.radius:
-                    raise InputError(
-                        f"sph: periodic length {length} along axis {axis} is below two kernel supports"
-                        f" ({2.0 * self.radius})"
-                    )
-
-
-@dataclass(frozen=True, eq=False)
-class FluidState:
-    """One instant of a WCSPH fluid. Arrays live on one Warp device, positions as vec3d (z = 0 in 2D).
-
-    Attributes:
-        positions, velocities, accelerations: (n_fluid,) vec3d (m, m/s, m/s^2).
-        densities, pressures: (n_fluid,) float64 (kg/m^3, Pa).
-        wall_positions, wall_velocities: (n_wall,) vec3d; walls move at constant velocity.
-        wall_pressures, wall_densities: (n_wall,) float64, extrapolated from the fluid.
-        time: s.
-    """
-
-    positions: wp.array
-    velocities: wp.array
-    accelerations: wp.array
-    densities: wp.array
-    pressures: wp.array
-    wall_positions: wp.array
-    wall_velocities: wp.array
-    wall_pressures: wp.array
-    wall_densities: wp.array
-    time: float = 0.0
-
-    @property
-    def n_fluid(self) -> int:
-        return len(self.positions)
-
-
-# --- Python API -------------------------------------------------------------------------
+from learnsim.engine.sph.kernels import move
+from learnsim.engine.sph.parameters import WCSPH, constants
+from learnsim.engine.sph.particles import ParticleState, as_vec3, check_particles, checked_time_step
 
 
 def pressure_from_density(params: WCSPH, density) -> np.ndarray:
@@ -163,7 +87,7 @@ def make_state(
     device=None,
     requires_grad: bool = False,
     viscosity: wp.array | None = None,
-) -> FluidState:
+) -> ParticleState:
     """The initial state, with walls extrapolated and accelerations evaluated.
 
     Args:
@@ -186,11 +110,11 @@ def make_state(
         raise InputError("sph: densities must be positive")
     vec = lambda a: wp.array(as_vec3(a), dtype=wp.vec3d, device=device, requires_grad=requires_grad)
     scalar = lambda a: wp.array(a, dtype=wp.float64, device=device, requires_grad=requires_grad)
-    c = forces.constants(params)
+    c = constants(params)
     rho_wp = scalar(rho)
     p_wp = wp.empty_like(rho_wp)
     wp.launch(eq.pressure, dim=len(x), inputs=[c, rho_wp], outputs=[p_wp], device=device)
-    state = FluidState(
+    state = ParticleState(
         positions=vec(x),
         velocities=vec(v),
         accelerations=wp.zeros(len(x), dtype=wp.vec3d, device=device, requires_grad=requires_grad),
@@ -215,7 +139,7 @@ def make_state(
     return replace(state, accelerations=acc, wall_pressures=walls[0], wall_densities=walls[1])
 
 
-def stable_time_step(params: WCSPH, state: FluidState) -> float:
+def stable_time_step(params: WCSPH, state: ParticleState) -> float:
     """min(0.25 h / (c0 + |u|max), 0.125 h^2 / nu, 0.25 sqrt(h / |a|max)) in s."""
     h = params.h
     u_max = float(np.max(np.linalg.norm(state.velocities.numpy(), axis=1)))
@@ -230,13 +154,17 @@ def stable_time_step(params: WCSPH, state: FluidState) -> float:
 
 def step(
     params: WCSPH,
-    state: FluidState,
+    state: ParticleState,
     dt: float | None = None,
+    on_system: SystemCallback | None = None,
+    *,
     viscosity: wp.array | None = None,
     check_stability: bool = True,
-) -> FluidState:
+) -> ParticleState:
     """Advance ``state`` by one kick-drift-kick step of ``dt`` seconds (the stable step if None).
 
+    The signature is ISPH's (``isph.step``), so that a caller steps either scheme alike:
+    ``on_system`` is never called, since WCSPH solves no linear system.
     A ``dt`` above ``stable_time_step`` raises InputError, unless ``check_stability`` is False
     (a fixed-step rollout checked once at its start; the check reads the arrays back to the host).
     ``viscosity``: optional (1,) float64 array of the kinematic viscosity (m^2/s) replacing
@@ -244,16 +172,11 @@ def step(
     """
     if dt is not None and not check_stability:
         return _step(params, state, dt, viscosity)
-    stable = stable_time_step(params, state)
-    if dt is None:
-        dt = stable
-    elif not (dt > 0.0 and dt <= stable * (1.0 + 1e-12)):
-        raise InputError(f"sph: time step dt = {dt:.3e} s must be in (0, {stable:.3e}] (the stable limit)")
-    return _step(params, state, dt, viscosity)
+    return _step(params, state, checked_time_step("sph", dt, stable_time_step(params, state)), viscosity)
 
 
-def _step(params: WCSPH, state: FluidState, dt: float, viscosity: wp.array | None = None) -> FluidState:
-    c = forces.constants(params)
+def _step(params: WCSPH, state: ParticleState, dt: float, viscosity: wp.array | None = None) -> ParticleState:
+    c = constants(params)
     device, grad = state.positions.device, state.positions.requires_grad
     n, n_wall = state.n_fluid, len(state.wall_positions)
     half = wp.float64(0.5 * dt)
@@ -270,14 +193,14 @@ def _step(params: WCSPH, state: FluidState, dt: float, viscosity: wp.array | Non
     wall_half = wp.empty(n_wall, dtype=wp.vec3d, device=device, requires_grad=grad)
     wall_new = wp.empty(n_wall, dtype=wp.vec3d, device=device, requires_grad=grad)
     wp.launch(
-        eq.move,
+        move,
         dim=n_wall,
         inputs=[c, state.wall_positions, state.wall_velocities, half],
         outputs=[wall_half],
         device=device,
     )
     wp.launch(
-        eq.move,
+        move,
         dim=n_wall,
         inputs=[c, state.wall_positions, state.wall_velocities, wp.float64(dt)],
         outputs=[wall_new],
@@ -315,7 +238,7 @@ def _step(params: WCSPH, state: FluidState, dt: float, viscosity: wp.array | Non
         outputs=[x_same, v_new],
         device=device,
     )
-    return FluidState(
+    return ParticleState(
         positions=x_new,
         velocities=v_new,
         accelerations=acc,
@@ -329,7 +252,7 @@ def _step(params: WCSPH, state: FluidState, dt: float, viscosity: wp.array | Non
     )
 
 
-def advance(params: WCSPH, state: FluidState, t_end: float, max_steps: int = 1_000_000) -> FluidState:
+def advance(params: WCSPH, state: ParticleState, t_end: float, max_steps: int = 1_000_000) -> ParticleState:
     """Step with the stable time step until ``state.time`` reaches ``t_end`` (s); the last step is shortened."""
     for _ in range(max_steps):
         remaining = t_end - state.time

@@ -2,56 +2,14 @@
 
 The equations are written out in ``learnsim.engine.sph.wcsph``, which drives these kernels.
 Positions are vec3d with z = 0 in 2D; ``Constants.dim`` only sets the kernel normalisation.
+``Constants``, the periodic ``wrap`` and the walls' ``move`` are shared with ISPH, in ``kernels``.
 """
 
 from typing import Any
 
 import warp as wp
 
-from learnsim.engine.sph.kernels import kernel_gradient, kernel_value
-
-
-@wp.struct
-class Constants:
-    """Fluid constants in SI units; kernel is an id of KERNEL_IDS.
-
-    ``nu`` is the kinematic viscosity of ``params``; ``rates`` reads nu from a (1,) array
-    instead, because a Warp tape gives no gradient for a struct member.
-    """
-
-    dim: int
-    kernel: int
-    h: wp.float64
-    radius: wp.float64
-    mass: wp.float64
-    rho0: wp.float64
-    c0: wp.float64
-    gamma: wp.float64
-    nu: wp.float64
-    alpha: wp.float64
-    delta: wp.float64
-    gravity: wp.vec3d
-    period: wp.vec3d  # period along each axis, 0 where the axis is not periodic
-    lower: wp.vec3d  # corner the periodic axes wrap to
-
-
-@wp.func
-def _periods_below(x: wp.float64, lower: wp.float64, period: wp.float64):
-    k = wp.float64(0.0)
-    if period > wp.float64(0.0):
-        k = wp.floor((x - lower) / period)
-    return k
-
-
-@wp.func
-def wrap(c: Constants, x: wp.vec3d):
-    """x brought back into [lower, lower + period) along the periodic axes (derivative: identity)."""
-    k = wp.vec3d(
-        _periods_below(x[0], c.lower[0], c.period[0]),
-        _periods_below(x[1], c.lower[1], c.period[1]),
-        _periods_below(x[2], c.lower[2], c.period[2]),
-    )
-    return x - wp.cw_mul(k, c.period)
+from learnsim.engine.sph.kernels import Constants, kernel_gradient, kernel_value, wrap
 
 
 @wp.func
@@ -171,6 +129,7 @@ def rates(
     vi = v[i]
     rhoi = rho[i]
     pi_rho2 = p[i] / (rhoi * rhoi)
+    # not c.eta2 (ISPH's): (0.01 h) h and 0.01 (h h) can differ in the last bit
     eta2 = wp.float64(0.01) * c.h * c.h
     rate = wp.float64(0.0)
     a = wp.vec3d()
@@ -252,18 +211,6 @@ def update_density(
     r = rho[i] + dt * drho[i]
     rho_out[i] = r
     p_out[i] = eos_pressure(r, c)
-
-
-@wp.kernel
-def move(
-    c: Constants,
-    x: wp.array(dtype=wp.vec3d),
-    v: wp.array(dtype=wp.vec3d),
-    dt: wp.float64,
-    x_out: wp.array(dtype=wp.vec3d),
-):
-    i = wp.tid()
-    x_out[i] = wrap(c, x[i] + dt * v[i])
 
 
 @wp.kernel

@@ -7,42 +7,12 @@ density and no-slip velocity from the fluid (Adami et al. 2012).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import warp as wp
 
 from learnsim.engine.sph import wcsph_equations as eq
-from learnsim.engine.sph.kernels import kernel_id
 from learnsim.engine.sph.neighbours import build_grid
-from learnsim.engine.sph.particles import as_vec3
-
-if TYPE_CHECKING:
-    from learnsim.engine.sph.wcsph import WCSPH
-
-
-def constants(params: WCSPH) -> eq.Constants:
-    """The Warp struct of fluid constants for ``params``."""
-    c = eq.Constants()
-    c.dim = params.dim
-    c.kernel = kernel_id(params.kernel)
-    c.h = params.h
-    c.radius = params.radius
-    c.mass = params.mass
-    c.rho0 = params.rest_density
-    c.c0 = params.sound_speed
-    c.gamma = params.gamma
-    c.nu = params.viscosity
-    c.alpha = params.artificial_viscosity
-    c.delta = params.density_diffusion
-    c.gravity = wp.vec3d(*as_vec3(params.gravity))
-    flags = np.zeros(3, dtype=bool)
-    flags[: params.dim] = params.periodic or False
-    lower = as_vec3(params.domain[0]) if params.domain is not None else np.zeros(3)
-    upper = as_vec3(params.domain[1]) if params.domain is not None else np.zeros(3)
-    c.period = wp.vec3d(*np.where(flags, upper - lower, 0.0))
-    c.lower = wp.vec3d(*lower)
-    return c
+from learnsim.engine.sph.parameters import WCSPH
 
 
 def viscosity_array(params: WCSPH, device=None, requires_grad: bool = False) -> wp.array:

@@ -1,4 +1,5 @@
-"""Weakly compressible SPH: input checks, S2 (hydrostatic tank), S3/S4 (channel start-up), S8 (rollout gradients).
+"""Weakly compressible SPH: input checks, the step signature, S2 (hydrostatic tank), S3/S4 (channel start-up),
+S8 (rollout gradients).
 
 S5 (dam break) runs the built-in scene, in tests/validation/test_s5_dam_break.py.
 """
@@ -12,6 +13,7 @@ import warp as wp
 
 from learnsim.core.errors import InputError
 from learnsim.engine.sph import wcsph
+from learnsim.engine.sph.particles import ParticleState
 
 G = 9.81
 
@@ -52,6 +54,21 @@ def test_bad_input_is_reported():
     assert stable == pytest.approx(min(0.25 * params.h / 10.0, 0.25 * np.sqrt(params.h / G)), rel=1e-12)
     with pytest.raises(InputError, match="above|stable limit"):
         wcsph.step(params, state, 2.0 * stable)
+
+
+def test_step_takes_the_isph_signature():
+    """step(params, state, dt=None, on_system=None) as in ISPH, so a caller steps either scheme alike:
+    on_system is never called (WCSPH solves no linear system); viscosity and check_stability are
+    keyword-only. The state is ISPH's ParticleState, without its free-surface flags."""
+    params = wcsph.WCSPH(dim=2, spacing=0.1, sound_speed=10.0)
+    state = wcsph.make_state(params, lattice(4, 4, 0.1), tank_walls(4, 6, 0.1, layers_for(params)))
+    systems = []
+    after = wcsph.step(params, state, None, systems.append)
+    assert systems == [] and after.time == wcsph.stable_time_step(params, state)
+    assert isinstance(after, ParticleState) and after.free_surface is None
+    assert len(after.wall_densities) == len(after.wall_positions) == len(state.wall_positions)
+    with pytest.raises(TypeError):
+        wcsph.step(params, state, None, None, None)
 
 
 def test_hydrostatic_tank_s2():
