@@ -29,6 +29,7 @@ demo: $(STAMP)
 	$(PY) examples/demo.py --out out/demo
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -m "not slow and not gpu" -q
 
 test-all: $(STAMP)

@@ -43,7 +43,6 @@ import numpy as np
 import warp as wp
 from machine import machine, versions  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
 
-from learnsim.engine import quiet_warp
 from learnsim.engine.sph import wcsph
 
 A, G, RHO0, GAMMA, NU = 1.0, 1.0, 1.0, 1.0, 5e-5
@@ -245,7 +244,6 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.steps, args.repeats, args.warmup = "20", 10, 1, 2
-    quiet_warp()
     print(f"machine: {machine()}; device {wp.get_device()}; {versions('warp-lang', 'jax', 'jax-sph', 'numpy')}")
     print(f"steps per repeat {args.steps}, median of {args.repeats}, after {args.warmup} warm-up steps; float64")
     rows = []

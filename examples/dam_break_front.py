@@ -19,7 +19,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from learnsim.engine import quiet_warp
 from learnsim.engine.sph import wcsph
 from learnsim.io.atomic import write_atomically
 from learnsim.running.particles import build_particles
@@ -81,7 +80,6 @@ def main(argv: list[str] | None = None) -> dict[float, tuple[np.ndarray, np.ndar
     parser.add_argument("--end", type=float, default=4.1, help="last T = t sqrt(2 g / a)")
     parser.add_argument("--out", type=Path, default=Path("out/dam_break_front"))
     args = parser.parse_args(argv)
-    quiet_warp()
     curves = {}
     for spacing in args.spacing:
         curves[spacing] = front_history(spacing, args.end)

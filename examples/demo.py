@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.table import Table
 
 from learnsim.core.errors import EngineError
-from learnsim.engine import quiet_warp
 from learnsim.io import render
 from learnsim.running.run import run_scene, write_result
 from learnsim.scenes import load_scene
@@ -22,7 +21,6 @@ from learnsim.scenes import load_scene
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out", type=Path, default=Path("out/demo"))
 args = parser.parse_args()
-quiet_warp()
 console = Console(highlight=False)
 
 # 1. Cantilever 10 x 1 x 1, Q2 hexes, with each preconditioner

@@ -22,7 +22,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optax
 
-from learnsim.engine import quiet_warp
 from learnsim.engine.bridge.operators import Problem, internal_force, lame_per_point, solve_static
 from learnsim.engine.fem import assemble_boundary_value, boundary_sides, box_mesh, discretize, make_dirichlet
 
@@ -68,7 +67,6 @@ def main(argv=None) -> list[tuple[float, float]]:
     parser.add_argument("--noise", type=float, default=1e-4, help="noise std over the largest displacement")
     parser.add_argument("--out", type=Path, help="folder for modulus.png (true, recovered, error)")
     args = parser.parse_args(argv)
-    quiet_warp()
     start = time.perf_counter()
     problem, loads, E_true, observed = plate(args.cells, args.noise)
     loss = make_loss(problem, loads, observed)

@@ -1,10 +1,10 @@
-"""Shared test set-up: quiet Warp, skip GPU tests where no CUDA device exists."""
+"""Shared test set-up: fp64 in JAX, skip GPU tests where no CUDA device exists."""
 
 import jax
 import pytest
 import warp as wp
 
-wp.config.log_level = wp.LOG_WARNING
+import learnsim.engine  # noqa: F401  (initialises Warp quietly, before anything else starts it)
 # gradient checks and validation run in float64
 jax.config.update("jax_enable_x64", True)
 

@@ -1,21 +1,30 @@
-"""Warp engine: everything that runs per time step. Imports neither learnsim.learned nor learnsim.io."""
+"""Warp engine: everything that runs per time step. Imports neither learnsim.learned nor learnsim.io.
+
+Importing it initialises Warp quietly: no banner, no line per kernel module, and no warning from
+Warp's native library where no CUDA driver exists (noise on a CPU run that would also break the
+command line's one-line errors). ``learnsim.verbose()`` or ``LEARNSIM_VERBOSE=1`` lets them through.
+"""
 
 import os
 import sys
 
+import warp as wp
 
-def quiet_warp(verbose: bool = False) -> None:
-    """Initialise Warp without its console noise (the command line and examples call this first).
+from learnsim.core.verbosity import is_verbose, on_change
 
-    Warp logs every kernel module it loads, and its native library warns on stderr when no CUDA
-    driver exists: noise on a CPU run that would break the one-line error contract. Warp is
-    initialised with stderr silenced at the file-descriptor level (the warning does not go
-    through Python). ``verbose=True`` keeps Warp's messages.
-    """
-    import warp as wp
 
+def _apply(verbose: bool) -> None:
     wp.config.log_level = wp.LOG_INFO if verbose else wp.LOG_ERROR
-    if verbose:
+
+
+def _initialise() -> None:
+    """``wp.init()``, with stderr silenced at the file-descriptor level unless verbose.
+
+    The CUDA driver warning is printed by the native library, not through Python, so only
+    redirecting file descriptor 2 hides it.
+    """
+    if is_verbose():
+        wp.init()
         return
     sys.stderr.flush()
     saved = os.dup(2)
@@ -26,3 +35,7 @@ def quiet_warp(verbose: bool = False) -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+on_change(_apply)
+_initialise()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from learnsim.core.errors import EngineError, InputError
+from learnsim.core.expression import Expression
 from learnsim.core.systems import SystemCallback
 from learnsim.engine.fem.boundary import Dirichlet
 from learnsim.engine.fem.discretization import Discretization
@@ -24,7 +25,6 @@ from learnsim.engine.fem.materials import LinearElastic, NeoHookean
 from learnsim.engine.integrate import Body, State, initial_state, make_body, stable_time_step, step
 from learnsim.engine.solvers.newton import NewtonReport
 from learnsim.running.models import engine_preconditioner
-from learnsim.scenes.expression import Expression
 from learnsim.scenes.scene import Scene
 
 Progress = Callable[[int, int, float], None]

@@ -26,7 +26,7 @@ from learnsim.core.progress import ProgressBar
 from learnsim.core.systems import LinearSystem
 from learnsim.io.datasets import write_manifest, write_shard
 from learnsim.running.run import run_scene
-from learnsim.scenes.family import SceneFamily, load_family
+from learnsim.scenes.loader import SceneFamily, load_family
 
 
 def sample_seed(seed: int, index: int) -> int:
@@ -43,22 +43,14 @@ def build_shard(make_systems: Callable[[int], list[LinearSystem]], first: int, s
     """Run samples ``first .. stop - 1`` and write their systems to ``path``; the number written.
 
     Each system's parameters gain ``sample`` (its index) so that splits keep a sample's
-    systems together. Runs on a dask worker (Warp is initialised there, quietly).
+    systems together. Runs on a dask worker.
     """
-    _init_warp()
     systems = []
     for index in range(first, stop):
         for system in make_systems(sample_seed(seed, index)):
             systems.append(replace(system, parameters={**system.parameters, "sample": index}))
     write_shard(path, systems, attributes={"first": first, "stop": stop, "seed": seed, "systems": len(systems)})
     return len(systems)
-
-
-@functools.cache
-def _init_warp() -> None:
-    from learnsim.engine import quiet_warp
-
-    quiet_warp()
 
 
 def shard_systems(path: Path, first: int, stop: int, seed: int) -> int | None:
@@ -174,7 +166,7 @@ def family_systems(
     sampled scene are checked here, so bad input fails before any worker starts.
 
     Raises:
-        InputError: see :func:`~learnsim.scenes.family.load_family`; or a scene that solves no
+        InputError: see :func:`~learnsim.scenes.loader.load_family`; or a scene that solves no
             linear system (a WCSPH scene).
     """
     family = load_family(scene, overrides)

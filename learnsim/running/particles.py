@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from learnsim.core.errors import InputError
+from learnsim.core.expression import Expression
 from learnsim.scenes.checker import format_value
-from learnsim.scenes.expression import Expression
 from learnsim.scenes.scene import Scene
 from learnsim.scenes.sph_spec import Box
 

@@ -20,6 +20,7 @@ import numpy as np
 import warp as wp
 
 from learnsim.core.errors import InputError
+from learnsim.core.expression import Expression
 from learnsim.core.mesh import Mesh, box_mesh, quadrilateral_mesh
 from learnsim.core.systems import SystemCallback
 from learnsim.engine.fem.assembly import (
@@ -39,7 +40,6 @@ from learnsim.io import FrameSeries, read_mesh
 from learnsim.running.dynamics import Progress, StepStats, TimedLoad, TimeProblem, make_time_problem, simulate
 from learnsim.running.models import engine_preconditioner
 from learnsim.running.sph import SPHResult, run_sph, write_sph_result
-from learnsim.scenes.expression import Expression
 from learnsim.scenes.scene import Scene
 
 

@@ -267,7 +267,7 @@ def _frame(scene: Scene, state, t: float, particles: Particles) -> ParticleFrame
         n_wall = len(particles.walls)
         points = np.concatenate([points, state.wall_positions.numpy()[:, :dim]])
         for name in wanted:
-            wall_values = getattr(state, walls[name], None)
+            wall_values = getattr(state, walls[name])  # None where the scheme keeps none (ISPH densities)
             shape = (n_wall, dim) if name == "velocity" else (n_wall,)
             fill = scene.sph.rest_density if name == "density" else 0.0  # a scheme without wall values
             values = np.full(shape, fill) if wall_values is None else _host(wall_values, dim)

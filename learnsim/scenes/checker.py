@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from learnsim.core.errors import InputError
-from learnsim.scenes.expression import Expression
+from learnsim.core.expression import Expression
 
 MISSING = object()
 """Marks an argument that was not given (None is a value a key can have)."""

@@ -17,10 +17,10 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from learnsim.core.expression import Expression
 from learnsim.core.mesh import ELEMENTS
 from learnsim.learned.registry import ModelFile, model_file
 from learnsim.scenes.checker import MISSING, Checker, format_value
-from learnsim.scenes.expression import Expression
 from learnsim.scenes.specs import (
     AXES,
     BC_TYPES,
@@ -325,22 +325,33 @@ def check_solver(c: Checker, solver: SolverSpec, default: str = "amg") -> Solver
     )
 
 
+def check_field_names(c: Checker, kind: str, fields: Any) -> list[str]:
+    """``[output].fields``: names from :data:`FIELDS` of ``kind``, without duplicates."""
+    allowed = FIELDS[kind]
+    names = c.sequence("[output].fields", fields, "field names")
+    for name in names:
+        if name not in allowed:
+            c.fail(
+                "[output].fields",
+                f": {format_value(name)} is not a field for {kind} (use {', '.join(allowed)})",
+                fields,
+            )
+    if len(set(names)) != len(names):
+        c.fail("[output].fields", "has duplicates", fields)
+    return names
+
+
 def check_output(c: Checker, info: SceneInfo, time: TimeSpec | None, output: OutputSpec) -> OutputSpec:
     allowed = FIELDS[info.kind]
     for key in ("frames", "walls"):
         if getattr(output, key) is not None:  # the SPH kind has its own output check
             c.fail(f"[output].{key}", 'is only for kind = "sph" (use every)', getattr(output, key))
-    fields = c.sequence("[output].fields", output.fields, "field names")
+    fields = check_field_names(c, info.kind, output.fields)
     for name in fields:
-        if name not in allowed:
-            problem = f": {format_value(name)} is not a field for {info.kind} (use {', '.join(allowed)})"
-            c.fail("[output].fields", problem, output.fields)
         if time is None and name in DYNAMIC_FIELDS:
             c.fail(
                 "[output].fields", f": {format_value(name)} needs a time-dependent scene (add [time])", output.fields
             )
-    if len(set(fields)) != len(fields):
-        c.fail("[output].fields", "has duplicates", output.fields)
     if not fields:
         fields = [name for name in allowed if time is not None or name not in DYNAMIC_FIELDS]
     if time is None:

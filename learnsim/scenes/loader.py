@@ -24,7 +24,8 @@ An SPH scene (``kind = "sph"``) has no [mesh], [material], [[bc]], [[load]] or [
 
 Unknown tables and keys are rejected here (with the closest valid name as a hint); the
 values themselves are checked when the :class:`Scene` is built, so Python-built scenes get
-the same messages.
+the same messages. A ``[generate]`` table makes the file a scene family (:func:`load_family`):
+each seed draws one scene from it (see :mod:`learnsim.scenes.sampling`).
 """
 
 from __future__ import annotations
@@ -34,16 +35,18 @@ import difflib
 import os
 import tomllib
 from collections.abc import Sequence
-from dataclasses import MISSING, fields, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from learnsim.core.errors import InputError
+from learnsim.core.expression import Expression
 from learnsim.learned.registry import ModelFile
 from learnsim.scenes.checker import Checker, format_value
-from learnsim.scenes.expression import Expression
-from learnsim.scenes.sampling import GenerateSpec
+from learnsim.scenes.sampling import GenerateSpec, as_overrides
 from learnsim.scenes.scene import Scene
 from learnsim.scenes.specs import (
     AXES,
@@ -91,12 +94,51 @@ def load_scene(scene: str | os.PathLike, overrides: Sequence[str] = ()) -> Scene
     Raises:
         InputError: no such scene, a TOML syntax error, or any invalid key or value.
     """
-    text, source, base_dir = read_scene_text(scene)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{source}: TOML syntax error: {exc}") from None
+    data, source, base_dir = read_scene_file(scene)
     return scene_from_dict(apply_overrides(data, overrides), source=source, base_dir=base_dir)
+
+
+@dataclass(frozen=True, eq=False)
+class SceneFamily:
+    """A scene with its ``[generate]`` distributions: every seed draws one checked scene.
+
+    Plain data (it pickles), so ``learnsim generate`` hands it to dask workers, which draw their own
+    samples: ``scene, values = family.sample(seed)``.
+
+    Attributes:
+        data: the scene file as parsed TOML, ``[generate]`` included.
+        source: file name for messages; base_dir: folder for relative paths (None: the working
+            directory).
+        overrides: ``key=value`` strings (``--set``) applied after the sampled values, so they win.
+    """
+
+    data: dict
+    source: str
+    base_dir: Path | None = None
+    overrides: tuple[str, ...] = ()
+
+    def sample(self, seed: int) -> tuple[Scene, dict[str, Any]]:
+        """The checked scene drawn with ``seed``, and the value drawn for each sampled key.
+
+        Raises:
+            InputError: a bad ``[generate]`` entry, or a drawn value (or override) that makes the scene invalid.
+        """
+        spec = GenerateSpec.from_table(self.data.get("generate", {}), self.source)
+        values = spec.draw(np.random.default_rng(seed))
+        scene_data = {key: value for key, value in self.data.items() if key != "generate"}
+        data = apply_overrides(scene_data, [*as_overrides(values), *self.overrides])
+        return scene_from_dict(data, self.source, self.base_dir), values
+
+
+def load_family(scene: str | os.PathLike, overrides: Sequence[str] = ()) -> SceneFamily:
+    """The family of a scene file or built-in name; the scene of seed 0 is checked here.
+
+    Raises:
+        InputError: as :func:`load_scene`, or a bad ``[generate]`` entry.
+    """
+    family = SceneFamily(*read_scene_file(scene), tuple(overrides))
+    family.sample(0)
+    return family
 
 
 def scene_from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = None) -> Scene:
@@ -316,8 +358,16 @@ def _builtin_files() -> dict[str, Any]:
     return {r.name.removesuffix(".toml"): r for r in folder.iterdir() if r.name.endswith(".toml")}
 
 
-def read_scene_text(scene: str | os.PathLike) -> tuple[str, str, Path | None]:
-    """(text, source name for messages, folder for relative paths) of a file or built-in."""
+def read_scene_file(scene: str | os.PathLike) -> tuple[dict, str, Path | None]:
+    """(parsed TOML, source name for messages, folder for relative paths) of a file or built-in."""
+    text, source, base_dir = _scene_text(scene)
+    try:
+        return tomllib.loads(text), source, base_dir
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{source}: TOML syntax error: {exc}") from None
+
+
+def _scene_text(scene: str | os.PathLike) -> tuple[str, str, Path | None]:
     path = Path(scene).expanduser()
     if path.is_file():
         source = str(scene)

@@ -11,7 +11,7 @@ Keys are dotted scene paths, values are distributions (data only, never evaluate
 Distributions: ``uniform = [low, high]``, ``loguniform = [low, high]`` (low > 0),
 ``normal = [mean, std]``, ``integer = [low, high]`` (both included), ``choice = [a, b, ...]``;
 a plain value is fixed. ``obstacles`` writes a conductivity expression (see
-:class:`ObstacleSpec`) to ``material.conductivity``. :class:`~learnsim.scenes.family.SceneFamily`
+:class:`ObstacleSpec`) to ``material.conductivity``. :class:`~learnsim.scenes.loader.SceneFamily`
 turns a drawn sample into a checked scene.
 """
 

@@ -46,19 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from learnsim.core.errors import InputError
+from learnsim.scenes import checks, sph_checks
 from learnsim.scenes.checker import Checker
-from learnsim.scenes.checks import (
-    check_bc,
-    check_info,
-    check_initial,
-    check_load,
-    check_material,
-    check_mesh,
-    check_output,
-    check_solver,
-    check_time,
-    no_bc,
-)
 from learnsim.scenes.specs import (
     BoundaryCondition,
     InitialSpec,
@@ -70,7 +59,6 @@ from learnsim.scenes.specs import (
     SolverSpec,
     TimeSpec,
 )
-from learnsim.scenes.sph_checks import check_sph, check_sph_output, check_sph_solver, check_sph_time
 from learnsim.scenes.sph_spec import FluidSpec, SPHSpec, WallSpec
 
 
@@ -127,7 +115,7 @@ class Scene:
             for item in items:
                 _require_type(self, name, item, cls)
         c = Checker(self.source if isinstance(self.source, str) else "<python>")
-        info = check_info(c, self.scene)
+        info = checks.check_info(c, self.scene)
         parts = self._sph_parts(c, info) if info.kind == "sph" else self._fem_parts(c, info)
         # Frozen dataclass: normalised values are installed once, here, and never change.
         for name, value in {"scene": info, **parts}.items():
@@ -140,16 +128,16 @@ class Scene:
         for key, table in (("sph", "[sph]"), ("fluids", "[[fluid]]"), ("walls", "[[wall]]")):
             if getattr(self, key):
                 c.fail(table, 'is only for kind = "sph"')
-        time = None if self.time is None else check_time(c, self.time)
+        time = None if self.time is None else checks.check_time(c, self.time)
         return {
-            "mesh": check_mesh(c, info, self.mesh),
-            "material": check_material(c, info, self.material),
-            "bcs": tuple(check_bc(c, info, i, bc) for i, bc in enumerate(self.bcs)) or no_bc(c, info),
-            "loads": tuple(check_load(c, info, time, i, load) for i, load in enumerate(self.loads)),
-            "solver": check_solver(c, self.solver),
-            "output": check_output(c, info, time, self.output),
+            "mesh": checks.check_mesh(c, info, self.mesh),
+            "material": checks.check_material(c, info, self.material),
+            "bcs": tuple(checks.check_bc(c, info, i, bc) for i, bc in enumerate(self.bcs)) or checks.no_bc(c, info),
+            "loads": tuple(checks.check_load(c, info, time, i, load) for i, load in enumerate(self.loads)),
+            "solver": checks.check_solver(c, self.solver),
+            "output": checks.check_output(c, info, time, self.output),
             "time": time,
-            "initial": check_initial(c, info, time, self.initial),
+            "initial": checks.check_initial(c, info, time, self.initial),
         }
 
     def _sph_parts(self, c: Checker, info: SceneInfo) -> dict[str, Any]:
@@ -164,12 +152,12 @@ class Scene:
             c.fail("[[bc]]", 'is not used by kind = "sph" (walls are [[wall]] particles)')
         if self.loads:
             c.fail("[[load]]", 'is not used by kind = "sph" (gravity is [sph].gravity)')
-        parts = check_sph(c, info, self.sph, self.fluids, self.walls)
+        parts = sph_checks.check_sph(c, info, self.sph, self.fluids, self.walls)
         return {
             **parts,
-            "time": check_sph_time(c, self.time),
-            "solver": check_sph_solver(c, parts["sph"].scheme, self.solver),
-            "output": check_sph_output(c, info, self.output),
+            "time": sph_checks.check_sph_time(c, self.time),
+            "solver": sph_checks.check_sph_solver(c, parts["sph"].scheme, self.solver),
+            "output": sph_checks.check_sph_output(c, info, self.output),
         }
 
     @property

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from learnsim.core.expression import Expression
 from learnsim.engine.integrate import SCHEMES
-from learnsim.scenes.expression import Expression
 
 KINDS = ("diffusion", "elasticity", "sph")
 GENERATORS = ("box", "quadrilateral")

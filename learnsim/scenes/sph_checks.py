@@ -15,7 +15,7 @@ import numpy as np
 
 from learnsim.engine.sph.kernels import KERNEL_IDS, support_radius
 from learnsim.scenes.checker import Checker, format_value
-from learnsim.scenes.checks import check_solver, field_value
+from learnsim.scenes.checks import check_field_names, check_solver, field_value
 from learnsim.scenes.specs import FIELDS, OutputSpec, SceneInfo, SolverSpec, TimeSpec
 from learnsim.scenes.sph_spec import SCHEMES, WALL_KINDS, WCSPH_ONLY, Box, FluidSpec, SPHSpec, WallSpec
 
@@ -27,8 +27,6 @@ def check_sph(c: Checker, info: SceneInfo, sph: SPHSpec | None, fluids, walls) -
     dim = info.dim
     if sph is None:
         c.fail("[sph]", 'is missing (kind = "sph" needs at least [sph].spacing)')
-    if not isinstance(sph, SPHSpec):
-        c.fail("[sph]", f": expected an SPHSpec, got {type(sph).__name__}")
     if not fluids:
         c.fail("[[fluid]]", "is missing: an SPH scene needs at least one block of fluid")
     scheme = c.choice("[sph].scheme", sph.scheme, SCHEMES)
@@ -48,8 +46,8 @@ def check_sph(c: Checker, info: SceneInfo, sph: SPHSpec | None, fluids, walls) -
         sph, scheme=scheme, spacing=spacing, gravity=gravity, gravity_ramp=ramp, domain=domain, periodic=periodic,
         **values,
     )  # fmt: skip
-    fluids = tuple(_check_fluid(c, info, spacing, i, f) for i, f in enumerate(_items(c, "fluid", fluids, FluidSpec)))
-    walls = tuple(_check_wall(c, dim, checked, i, w) for i, w in enumerate(_items(c, "wall", walls, WallSpec)))
+    fluids = tuple(_check_fluid(c, info, spacing, i, f) for i, f in enumerate(fluids))
+    walls = tuple(_check_wall(c, dim, checked, i, w) for i, w in enumerate(walls))
     if periodic is not None and scheme == "isph":
         c.fail("[sph].periodic", 'is only supported with scheme = "wcsph"', sph.periodic)
     if periodic is not None:
@@ -91,15 +89,6 @@ def _scheme_keys(c: Checker, sph: SPHSpec, fluids: tuple[FluidSpec, ...]) -> SPH
         height = max(max(heights) - min(heights), sph.spacing)
         values["sound_speed"] = 10.0 * math.sqrt(2.0 * g * height)
     return replace(sph, **values)
-
-
-def _items(c: Checker, name: str, items, cls: type) -> tuple:
-    if not isinstance(items, tuple | list):
-        c.fail(f"[[{name}]]", f": expected a list of {cls.__name__}", items)
-    for i, item in enumerate(items):
-        if not isinstance(item, cls):
-            c.fail(f"[[{name}]][{i}]", f": expected a {cls.__name__}, got {type(item).__name__}")
-    return tuple(items)
 
 
 def _non_negative(c: Checker, key: str, value: Any) -> float:
@@ -202,18 +191,11 @@ def check_sph_solver(c: Checker, scheme: str, solver: SolverSpec) -> SolverSpec:
 
 
 def check_sph_output(c: Checker, info: SceneInfo, output: OutputSpec) -> OutputSpec:
-    allowed = FIELDS["sph"]
     if output.every is not None:
         c.fail("[output].every", 'is not used by kind = "sph" (use frames: how many after the first)', output.every)
-    fields = c.sequence("[output].fields", output.fields, "field names")
-    for name in fields:
-        if name not in allowed:
-            problem = f": {format_value(name)} is not a field for sph (use {', '.join(allowed)})"
-            c.fail("[output].fields", problem, output.fields)
-    if len(set(fields)) != len(fields):
-        c.fail("[output].fields", "has duplicates", output.fields)
+    fields = check_field_names(c, "sph", output.fields)
     frames = 20 if output.frames is None else c.integer("[output].frames", output.frames)
     walls = False if output.walls is None else output.walls
     if not isinstance(walls, bool):
         c.fail("[output].walls", ": expected true or false", walls)
-    return replace(output, fields=tuple(fields) or allowed, frames=frames, walls=walls)
+    return replace(output, fields=tuple(fields) or FIELDS["sph"], frames=frames, walls=walls)

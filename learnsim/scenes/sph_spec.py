@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from learnsim.core.expression import Expression
 from learnsim.engine.sph.kernels import support_radius
-from learnsim.scenes.expression import Expression
 
 SCHEMES = ("wcsph", "isph")
 """SPH schemes: weakly compressible (explicit, equation of state) and incompressible (pressure Poisson)."""

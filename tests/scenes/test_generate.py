@@ -9,15 +9,14 @@ import pytest
 import scipy.sparse.linalg as spla
 
 from learnsim.core.errors import InputError
+from learnsim.core.expression import Expression
 from learnsim.engine.fem import box_mesh, discretize, make_dirichlet
 from learnsim.engine.fem.assembly import assemble_diffusion, assemble_linear_elasticity, assemble_source
 from learnsim.engine.fem.statics import solve_linear_static
 from learnsim.engine.integrate import State, make_body, step
 from learnsim.io.datasets import open_dataset
 from learnsim.running.generate import family_systems, generate_dataset, scene_systems
-from learnsim.scenes.expression import Expression
-from learnsim.scenes.family import SceneFamily
-from learnsim.scenes.loader import apply_overrides
+from learnsim.scenes.loader import SceneFamily, apply_overrides
 from learnsim.scenes.sampling import GenerateSpec, ObstacleSpec
 
 SCENE = {

@@ -1,4 +1,4 @@
-"""The learning commands of ``learnsim``: generate, train and eval (``cli.py`` parses, these run)."""
+"""``learnsim generate``, ``train`` and ``eval``: datasets of linear systems, learned models, comparisons."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def add_commands(sub) -> None:
     generate.add_argument("--seed", type=int, default=0, help="base random seed (sample i uses (seed, i))")
     generate.add_argument("--device", default="cpu", help="Warp device of the workers")
     generate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    generate.set_defaults(handler=generate_command)
 
     kinds = model_kinds()
     listing = "\n".join(f"  {kind.name:12s} {kind.use}: {kind.summary}" for kind in kinds)
@@ -41,6 +42,7 @@ def add_commands(sub) -> None:
     train.add_argument("--validation", type=float, default=0.2, help="fraction of systems held for validation")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
+    train.set_defaults(handler=train_command)
 
     evaluate = sub.add_parser("eval", help="compare a model with classical preconditioners on a dataset")
     evaluate.add_argument("--model", type=Path, help="model file written by `learnsim train`")
@@ -52,9 +54,10 @@ def add_commands(sub) -> None:
     evaluate.add_argument(
         "--plot", type=Path, help="residual histories of the first system, PNG (default: beside --json)"
     )
+    evaluate.set_defaults(handler=evaluate_command)
 
 
-def generate(args) -> int:
+def generate_command(args) -> int:
     from learnsim.running.generate import family_systems, generate_dataset
 
     if args.samples < 1:
@@ -76,7 +79,7 @@ def generate(args) -> int:
     return 0
 
 
-def train(args) -> int:
+def train_command(args) -> int:
     from learnsim.learned.train_command import train_model
 
     train_model(
@@ -95,7 +98,7 @@ def train(args) -> int:
     return 0
 
 
-def evaluate(args) -> int:
+def evaluate_command(args) -> int:
     from learnsim.io.atomic import write_atomically
     from learnsim.io.datasets import open_dataset
     from learnsim.io.plots import plot_residual_histories

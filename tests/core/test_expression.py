@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from learnsim.core.errors import InputError
-from learnsim.scenes.expression import Expression
+from learnsim.core.expression import Expression
 
 RNG = np.random.default_rng(0)
 POINTS_2D = RNG.uniform(-1.0, 2.0, size=(200, 2))
