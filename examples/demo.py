@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from learnsim.core.errors import EngineError
-from learnsim.io import render
+from learnsim.io.render import render
 from learnsim.running.run import run_scene, write_result
 from learnsim.scenes import load_scene
 

@@ -5,6 +5,7 @@ import pytest
 import warp as wp
 
 import learnsim.engine  # noqa: F401  (initialises Warp quietly, before anything else starts it)
+
 # gradient checks and validation run in float64
 jax.config.update("jax_enable_x64", True)
 

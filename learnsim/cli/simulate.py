@@ -121,7 +121,7 @@ def _dynamic_rows(table, result) -> None:
 
 
 def _render(args) -> int:
-    from learnsim.io import render
+    from learnsim.io.render import render
 
     out = args.out if args.out is not None else args.pvd.with_name("result.png")
     path = render(args.pvd, out, field=args.field)

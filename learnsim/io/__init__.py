@@ -1,7 +1,34 @@
-"""File formats and pictures: meshes in (meshio), VTU frames + PVD series out, rendering (pyvista)."""
+"""File formats and pictures: meshes in (meshio), VTU frames + PVD series out, datasets of linear systems
+(HDF5), rendering (pyvista), plots (matplotlib). Warp-free.
 
-from learnsim.io.meshes import read_mesh
-from learnsim.io.render import render
-from learnsim.io.vtu import FrameSeries, read_frame, read_pvd, write_pvd
+- :mod:`~learnsim.io.meshes`: ``read_mesh`` (any format meshio reads);
+- :mod:`~learnsim.io.vtu`: ``FrameSeries``, ``write_pvd``, ``read_pvd``, ``read_frame``;
+- :mod:`~learnsim.io.datasets`: the ``learnsim-systems`` dataset format (``open_dataset``, ``write_shard``);
+- :mod:`~learnsim.io.render`: ``render``, off-screen pictures of a result (import it from there);
+- :mod:`~learnsim.io.plots`, :mod:`~learnsim.io.atomic`: residual plots; files written atomically.
 
-__all__ = ["FrameSeries", "read_frame", "read_mesh", "read_pvd", "render", "write_pvd"]
+The names below are imported on first access: ``import learnsim.io.datasets`` loads h5py, not
+meshio, and nothing loads pyvista until a picture is drawn.
+"""
+
+import importlib
+
+_HOMES = {
+    "read_mesh": "meshes",
+    "FrameSeries": "vtu",
+    "read_frame": "vtu",
+    "read_pvd": "vtu",
+    "write_pvd": "vtu",
+    "open_dataset": "datasets",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'learnsim.io' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"learnsim.io.{_HOMES[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

@@ -26,7 +26,7 @@ import numpy as np
 
 from learnsim.core.errors import EngineError, InputError
 from learnsim.core.systems import SystemCallback
-from learnsim.engine.sph import isph, wcsph
+from learnsim.engine.sph import SCHEMES
 from learnsim.io import FrameSeries
 from learnsim.running.dynamics import Progress
 from learnsim.running.models import engine_preconditioner
@@ -101,13 +101,9 @@ class SPHResult:
         return rows
 
 
-ENGINES = {"wcsph": wcsph, "isph": isph}
-"""The engine module of each ``[sph].scheme``: ``make_state``, ``stable_time_step``, ``step`` and the parameters."""
-
-
 def engine_module(scene: Scene):
     """The engine module of the scene's scheme: :mod:`learnsim.engine.sph.wcsph` or ``.isph``."""
-    return ENGINES[scene.sph.scheme]
+    return SCHEMES[scene.sph.scheme]
 
 
 def make_params(scene: Scene, preconditioner=None):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from learnsim.core.expression import Expression
 from learnsim.engine.integrate import SCHEMES
+from learnsim.engine.solvers.preconditioners import PRECONDITIONER_NAMES
 
 KINDS = ("diffusion", "elasticity", "sph")
 GENERATORS = ("box", "quadrilateral")
@@ -24,8 +25,8 @@ RAMPS = ("constant", "linear", "smooth", "sine")
 INTEGRATORS = SCHEMES
 """Time integrators: "explicit", "implicit-euler", "newmark"."""
 MASSES = ("lumped", "consistent")
-PRECONDITIONERS = ("none", "jacobi", "ic0", "amg")
-"""Built-in preconditioners; "learned:PATH" names a trained model as well."""
+PRECONDITIONERS = PRECONDITIONER_NAMES
+"""The engine's preconditioners: "none", "jacobi", "ic0", "amg"; "learned:PATH" names a trained model as well."""
 LEARNED_PREFIX = "learned:"
 FIELDS = {
     "elasticity": ("displacement", "velocity", "von_mises"),

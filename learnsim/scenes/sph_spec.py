@@ -17,9 +17,10 @@ import math
 from dataclasses import dataclass
 
 from learnsim.core.expression import Expression
+from learnsim.engine.sph import SCHEMES as ENGINE_SCHEMES
 from learnsim.engine.sph.kernels import support_radius
 
-SCHEMES = ("wcsph", "isph")
+SCHEMES = tuple(ENGINE_SCHEMES)
 """SPH schemes: weakly compressible (explicit, equation of state) and incompressible (pressure Poisson)."""
 WALL_KINDS = ("block", "tank")
 WCSPH_ONLY = ("sound_speed", "gamma", "artificial_viscosity", "density_diffusion")

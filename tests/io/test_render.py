@@ -7,7 +7,8 @@ import pytest
 
 from learnsim.core.errors import EngineError, InputError
 from learnsim.core.mesh import box_mesh
-from learnsim.io import FrameSeries, render
+from learnsim.io import FrameSeries
+from learnsim.io.render import render
 
 # the module, not the function of the same name that learnsim.io re-exports
 render_module = importlib.import_module("learnsim.io.render")

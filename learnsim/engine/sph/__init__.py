@@ -10,7 +10,7 @@ engine's PCG) lives in :mod:`learnsim.engine.sph.isph` with the same function na
 ``step(params, state, dt=None, on_system=None)`` (WCSPH never calls ``on_system``).
 """
 
-from learnsim.engine.sph import isph
+from learnsim.engine.sph import isph, wcsph
 from learnsim.engine.sph.kernels import KERNEL_IDS, SUPPORT_FACTOR, evaluate_kernel, kernel_id, support_radius
 from learnsim.engine.sph.neighbours import build_grid, make_grid
 from learnsim.engine.sph.parameters import ISPH, WCSPH
@@ -24,8 +24,12 @@ from learnsim.engine.sph.wcsph import (
     step,
 )
 
+SCHEMES = {"wcsph": wcsph, "isph": isph}
+"""The schemes by name, each a module with ``make_state``, ``stable_time_step`` and ``step``."""
+
 __all__ = [
     "ISPH",
+    "SCHEMES",
     "ParticleState",
     "isph",
     "KERNEL_IDS",
