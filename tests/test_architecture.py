@@ -116,3 +116,13 @@ def test_files_stay_small():
     for layer in ("scenes", "running"):
         total = sum(lines for path, lines in sizes.items() if path.parts[0] == layer)
         assert total <= 2000, f"learnsim/{layer} has {total} lines"
+
+
+@pytest.mark.parametrize("package", ["learnsim.learned", "learnsim.io"])
+def test_lazy_packages_resolve_every_public_name(package):
+    module = __import__(package, fromlist=["_"])
+    for name in module.__all__:
+        assert getattr(module, name).__name__ == name
+    assert set(module.__all__) <= set(dir(module))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        module.nope  # noqa: B018

@@ -7,7 +7,8 @@
   and the running layer evaluates at nodes and quadrature points;
 - :mod:`~learnsim.core.systems`: ``LinearSystem`` (what a solve records) and ``SolveResult``;
 - :mod:`~learnsim.core.progress`: the progress bar of long work;
-- :mod:`~learnsim.core.verbosity`: whether Warp may print (``learnsim.verbose()``).
+- :mod:`~learnsim.core.verbosity`: whether Warp may print (``learnsim.verbose()``);
+- :mod:`~learnsim.core.lazy`: packages whose names load on first access (``learned``, ``io``).
 
 Importing any of them loads NumPy and SciPy at most.
 """

@@ -11,7 +11,7 @@ The names below are imported on first access: ``import learnsim.io.datasets`` lo
 meshio, and nothing loads pyvista until a picture is drawn.
 """
 
-import importlib
+from learnsim.core.lazy import lazy_exports
 
 _HOMES = {
     "read_mesh": "meshes",
@@ -22,13 +22,4 @@ _HOMES = {
     "open_dataset": "datasets",
 }
 __all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module 'learnsim.io' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"learnsim.io.{_HOMES[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOMES])
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

@@ -16,7 +16,7 @@ The names below are imported on first access, so ``import learnsim.learned.regis
 scene naming a model needs) does not load JAX.
 """
 
-import importlib
+from learnsim.core.lazy import lazy_exports
 
 _HOMES = {
     "DCDM": "dcdm",
@@ -42,13 +42,4 @@ _HOMES = {
     "train_model": "train_command",
 }
 __all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module 'learnsim.learned' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"learnsim.learned.{_HOMES[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOMES])
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
