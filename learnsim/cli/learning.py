@@ -1,4 +1,7 @@
-"""``learnsim generate``, ``train`` and ``eval``: datasets of linear systems, learned models, comparisons."""
+"""``learnsim generate``, ``train`` and ``eval``: datasets of linear systems, learned models, comparisons.
+
+As in :mod:`.simulate`, commands import the layers they use when they run (JAX and Warp start only then).
+"""
 
 from __future__ import annotations
 

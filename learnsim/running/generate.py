@@ -73,7 +73,7 @@ def generate_dataset(
     shard_size: int = 16,
     workers: int | None = None,
     scheduler: str | None = None,
-    progress: bool = True,
+    progress: bool = False,
     seed: int = 0,
 ) -> Path:
     """Write the systems of ``samples`` samples to the dataset folder ``out`` (see learnsim.io.datasets).
