@@ -22,8 +22,8 @@ mean iterations at or below half of IC(0)'s, total time at or below AMG's.
 
     python benchmarks/preconditioners.py            # full run: 5 minutes on 2 cores (2.5 with cached models)
     python benchmarks/preconditioners.py --quick    # smoke run: 16 -> 16, 32 and 64, tiny training (1 minute)
-    python benchmarks/preconditioners.py --retrain  # train again (a change to a model's module or to
-                                                    # train_command.py already does: the cache key hashes them)
+    python benchmarks/preconditioners.py --retrain  # train again (a change to any file of learnsim/learned
+                                                    # already does: the cache key hashes them)
     python benchmarks/preconditioners.py --learned gnn-factor   # only some learned methods
 """
 
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import json
 import os
 import subprocess
@@ -48,6 +47,7 @@ from machine import machine, versions  # benchmarks/machine.py (scripts run with
 from learnsim.core.errors import EngineError, InputError
 from learnsim.io.datasets import SystemDataset, open_dataset
 from learnsim.learned import train_command
+from learnsim.learned.registry import BUILTIN_KINDS
 from learnsim.learned.train_command import train_model
 from learnsim.running import evaluate as ev
 from learnsim.running.generate import family_systems, generate_dataset
@@ -55,8 +55,7 @@ from learnsim.running.generate import family_systems, generate_dataset
 TOL = 1e-8
 TRAIN_SEED, HELD_OUT_SEED = 0, 1
 CLASSICAL = ("jacobi", "ic0", "amg")
-LEARNED = ("gnn-factor", "dcdm")
-MODULES = {"gnn-factor": "learnsim.learned.gnn_factor", "dcdm": "learnsim.learned.dcdm"}
+LEARNED = tuple(kind.name for kind in BUILTIN_KINDS)
 
 
 @dataclass(frozen=True)
@@ -107,11 +106,11 @@ def dataset(cache: Path, cells: int, samples: int, seed: int, workers: int) -> t
 def model(kind: str, data: Path, cache: Path, epochs: int | None, retrain: bool) -> Path:
     """The model file of ``kind`` trained on ``data`` with the ``learnsim train`` recipe (cached).
 
-    The file name carries a hash of the model's module and of the recipes, so a change to either
-    trains a new model; ``epochs=None`` keeps the recipe's default.
+    The file name carries a hash of the learned layer's sources (models, recipes, training loop), so
+    a change to any of them trains a new model; ``epochs=None`` keeps the recipe's default.
     """
-    sources = [train_command.__file__, importlib.import_module(MODULES[kind]).__file__]
-    digest = hashlib.sha256(b"".join(Path(source).read_bytes() for source in sources)).hexdigest()[:8]
+    sources = sorted(Path(train_command.__file__).parent.glob("*.py"))
+    digest = hashlib.sha256(b"".join(source.read_bytes() for source in sources)).hexdigest()[:8]
     path = cache / f"{kind}-{data.name}-e{epochs or 'default'}-{digest}.eqx"
     if retrain or not path.exists() or not path.with_suffix(".json").exists():
         options = {} if epochs is None else {"epochs": epochs}
