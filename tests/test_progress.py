@@ -47,3 +47,15 @@ def test_a_transient_bar_leaves_nothing_on_a_non_terminal():
     with ProgressBar("solving", 3, transient=True, console=console) as bar:
         bar.update(advance=1)
     assert out.getvalue() == ""
+
+
+def test_a_bar_whose_work_fails_prints_nothing_on_a_non_terminal():
+    """The one error line (or "interrupted") is then the whole of a log's stderr."""
+    console, out = _console()
+    try:
+        with ProgressBar("steps", 10, console=console) as bar:
+            bar.update(advance=3)
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert out.getvalue() == ""

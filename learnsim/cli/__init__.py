@@ -1,19 +1,31 @@
 """The ``learnsim`` command: ``run``, ``render``, ``scenes`` (:mod:`.simulate`), ``generate``, ``train``
 and ``eval`` (:mod:`.learning`).
 
-Exit codes: 0 success, 2 bad input (one line naming the file, key or value), 1 a failure
-inside the engine on valid input (e.g. a solver that did not converge).
+Exit codes: 0 success; 2 bad input (one line naming the file, key or value); 1 a failure inside the
+engine on valid input (e.g. a solver that did not converge); 130 interrupted (Ctrl-C, SIGINT) and
+143 terminated (SIGTERM), with one line ``learnsim: interrupted``. Whatever fails, stderr gets one
+line and no traceback (``--verbose`` shows the traceback of an internal error), and an output that
+was not finished is removed: results are staged and published only when complete; ``generate`` and
+``train`` keep the shards and checkpoints they finished, so running them again resumes.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import warnings
 
 from learnsim.cli import learning, simulate
 from learnsim.core.errors import EngineError, InputError
 from learnsim.core.verbosity import ENVIRONMENT_VARIABLE, verbose
+
+INTERRUPTED, TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C, so that every ``with`` block cleans up."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -21,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="learnsim", description="Differentiable FEM and SPH simulation in NVIDIA Warp, with learned solvers."
     )
-    root.add_argument("--verbose", action="store_true", help="show Warp's compilation and device messages")
+    root.add_argument("--verbose", action="store_true", help="show Warp's messages, warnings and internal tracebacks")
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     simulate.add_commands(sub)
     learning.add_commands(sub)
@@ -33,11 +45,48 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:  # before anything imports Warp; dask workers read it from the environment
         os.environ[ENVIRONMENT_VARIABLE] = "1"
         verbose()
+    previous = _terminate_as_exception()
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():
+            if not args.verbose:  # library warnings (overflow in a check, a deprecation) are not the user's
+                warnings.simplefilter("ignore")
+            return args.handler(args)
     except InputError as err:
-        print(f"learnsim: error: {err}", file=sys.stderr)
-        return 2
+        return _fail(f"learnsim: error: {err}", 2)
     except EngineError as err:
-        print(f"learnsim: engine failure: {err}", file=sys.stderr)
-        return 1
+        return _fail(f"learnsim: engine failure: {err}", 1)
+    except MemoryError:
+        return _fail("learnsim: engine failure: out of memory (a smaller problem, or more memory)", 1)
+    except Terminated:
+        return _fail("learnsim: interrupted (terminated)", TERMINATED)
+    except KeyboardInterrupt:
+        return _fail("learnsim: interrupted", INTERRUPTED)
+    except Exception as err:
+        if args.verbose:
+            raise
+        return _fail(f"learnsim: internal error: {type(err).__name__}: {_one_line(err)} (--verbose shows where)", 1)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_as_exception():
+    """Turn SIGTERM into :class:`Terminated` for this command; the previous handler (None off the main thread)."""
+    try:
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        return None
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+def _fail(line: str, code: int) -> int:
+    print(line, file=sys.stderr)
+    return code
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text[:300] + ("..." if len(text) > 300 else "")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -102,14 +103,23 @@ def train_command(args) -> int:
 
 
 def evaluate_command(args) -> int:
-    from learnsim.io.atomic import write_atomically
+    from learnsim.io.atomic import check_writable, write_atomically
     from learnsim.io.datasets import open_dataset
     from learnsim.io.plots import plot_residual_histories
     from learnsim.running import evaluate as ev
 
+    if not (math.isfinite(args.tol) and 0.0 < args.tol < 1.0):
+        raise InputError(f"--tol = {args.tol:g} must be between 0 and 1 (a relative residual)")
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit = {args.limit} must be at least 1")
+    if args.plot is None and args.json is not None:
+        args.plot = args.json.with_suffix(".png")
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None:
+            check_writable(path, f"{option} {path}")
     systems = open_dataset(args.data)
     if args.limit is not None:
-        systems = systems[: max(args.limit, 1)]
+        systems = systems[: args.limit]
     methods = {name: ev.classical(name) for name in ev.split_methods(args.baselines.split(","))}
     if args.model is not None:
         kind, method = ev.learned(args.model)
@@ -124,9 +134,6 @@ def evaluate_command(args) -> int:
     if args.json is not None:
         text = json.dumps(ev.summary(reports), indent=2) + "\n"
         write_atomically(args.json, lambda file: file.write(text), mode="w")
-    if args.plot is None and args.json is not None:
-        args.plot = args.json.with_suffix(".png")
     if args.plot is not None:
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
         plot_residual_histories(ev.residual_histories(reports), args.plot, title=f"{args.data.name}: system 0")
     return 0

@@ -24,6 +24,10 @@ class ProgressBar:
         transient: remove the bar when it closes; such a bar is not shown at all where the console
             is not a terminal (a pipe, a log file), since nothing of it would remain.
         console: a ``rich.console.Console``; by default one on standard error.
+
+    Where the console is not a terminal, a bar cannot be redrawn: it prints its final state once,
+    when it closes after finished work, and nothing when the work failed or was interrupted, so
+    that a log ends with the one error line.
     """
 
     def __init__(
@@ -42,6 +46,7 @@ class ProgressBar:
         self._start = {"description": title, "total": total, "completed": completed, **(fields or {})}
         self._detail, self._transient, self._console = detail, transient, console
         self._progress = None
+        self._print_when_done = False
 
     def update(self, completed: float | None = None, *, advance: float = 0, **changes) -> None:
         """Set ``completed`` or ``advance`` it; ``changes`` may set ``total``, ``description`` or fields."""
@@ -58,16 +63,20 @@ class ProgressBar:
             changes["completed"] = completed
         self._progress.update(self._task, advance=advance, **changes)
 
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+    def close(self, failed: bool = False) -> None:
+        """Stop the bar; ``failed``: the work did not finish (nothing more is printed off a terminal)."""
+        progress, self._progress = self._progress, None
+        if progress is None:
+            return
+        progress.stop()
+        if self._print_when_done and not failed:
+            progress.console.print(progress.make_tasks_table(progress.tasks))
 
     def __enter__(self) -> ProgressBar:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(failed=exc_type is not None)
 
     def _open(self):
         """A rich ``Progress`` with this bar's columns, or None where it would show nothing."""
@@ -79,6 +88,9 @@ class ProgressBar:
             columns.append(TextColumn(self._detail))
         columns.append(TimeRemainingColumn())
         console = self._console if self._console is not None else Console(stderr=True)
-        if self._transient and not console.is_terminal:
+        if console.is_terminal:
+            return Progress(*columns, console=console, transient=self._transient)
+        if self._transient:
             return None  # rich would leave a blank line where a bar it cannot redraw was
-        return Progress(*columns, console=console, transient=self._transient)
+        self._print_when_done = True
+        return Progress(*columns, console=console, disable=True)  # counts, draws nothing until close

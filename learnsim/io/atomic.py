@@ -1,15 +1,21 @@
-"""Atomic file writes: a temporary file beside the target, renamed onto it when complete.
+"""Atomic file writes and output checks.
 
-A crash leaves either the old file or the new one, never half a file.
+A file is written to a temporary file beside the target and renamed onto it when complete, so a
+crash leaves either the old file or the new one, never half a file. :func:`check_writable` refuses
+an output path before any work; :func:`removing_created_folders` leaves no empty folder behind a
+command that fails.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from learnsim.core.errors import InputError
 
 
 def new_temp_file(target: Path, suffix: str = ".tmp") -> tuple[int, Path]:
@@ -45,3 +51,61 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Any], None], mode
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def check_writable(path: str | os.PathLike, what: str, folder: bool = False) -> Path:
+    """Refuse, before any work, an output that cannot be written; the absolute path.
+
+    ``path`` is a file to write (or a ``folder`` to create or fill). Its missing parents are
+    created and a probe file is written where the output will go (in the folder itself when it
+    exists, and beside it, where results are staged); everything the check created is removed.
+
+    Raises:
+        InputError: ``what`` (e.g. ``--out out/run``) is an existing file where a folder is wanted
+            or the reverse, sits below a file, or cannot be created or written (the reason).
+    """
+    path = Path(path).expanduser().absolute()
+    if folder and path.exists() and not path.is_dir():
+        raise InputError(f"{what}: {path} exists and is not a folder")
+    if not folder and path.is_dir():
+        raise InputError(f"{what}: {path} is a folder, not a file")
+    places = [path.parent] + ([path] if folder and path.exists() else [])
+    with removing_created_folders(path.parent, always=True):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            for place in places:
+                descriptor, probe = new_temp_file(place / "probe", suffix=".check")
+                os.close(descriptor)
+                probe.unlink()
+        except FileExistsError:
+            blocking = next(p for p in [path.parent, *path.parent.parents] if p.exists())
+            raise InputError(f"{what}: {blocking} is a file, so {path} cannot be created") from None
+        except OSError as err:
+            raise InputError(f"{what}: cannot write {path} ({err.strerror or err})") from None
+    return path
+
+
+@contextmanager
+def removing_created_folders(folder: str | os.PathLike, always: bool = False) -> Iterator[None]:
+    """Remove the folders of ``folder``'s path created inside the block, if they are empty at its end.
+
+    By default only when the block fails (so a command that stops on bad input leaves no empty
+    folder behind); with ``always``, in any case. Folders that hold files are kept.
+    """
+    folder = Path(folder).expanduser().absolute()
+    missing = [p for p in [folder, *folder.parents] if not p.exists()]  # deepest first
+    try:
+        yield
+    except BaseException:
+        _remove_empty(missing)
+        raise
+    if always:
+        _remove_empty(missing)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for created in folders:
+        try:
+            created.rmdir()
+        except OSError:  # not empty (or already gone): keep it and everything above it
+            return

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -55,7 +54,7 @@ import scipy.sparse as sp
 
 from learnsim.core.errors import InputError
 from learnsim.core.systems import LinearSystem
-from learnsim.io.atomic import write_atomically
+from learnsim.io.atomic import new_temp_file, write_atomically
 
 FORMAT = "learnsim-systems"
 VERSION = 1
@@ -83,7 +82,7 @@ def write_shard(path: str | os.PathLike, systems: Sequence[LinearSystem], attrib
         ValueError: a parameter named like a reserved attribute (n, grid_shape, kind).
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    fd, tmp = new_temp_file(path, suffix=".partial")  # the umask's mode, as every output: datasets are shared
     os.close(fd)
     try:
         with h5py.File(tmp, "w") as f:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import numpy as np
 from learnsim.core.errors import InputError
 from learnsim.core.progress import ProgressBar
 from learnsim.core.systems import LinearSystem
+from learnsim.io.atomic import check_writable, removing_created_folders
 from learnsim.io.datasets import write_manifest, write_shard
 from learnsim.running.run import run_scene
 from learnsim.scenes.loader import SceneFamily, load_family
@@ -97,26 +98,41 @@ def generate_dataset(
     """
     if samples < 1 or shard_size < 1:
         raise InputError(f"samples = {samples} and shard_size = {shard_size} must be at least 1")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(".*.partial"):
-        stale.unlink(missing_ok=True)
+    if workers is not None and workers < 0:
+        raise InputError(f"--workers = {workers} must be 0 (in this process) or more")
+    out = check_writable(out, f"--out {out}", folder=True)
     plan = [(first, min(first + shard_size, samples)) for first in range(0, samples, shard_size)]
     counts = {shard_name(*r): shard_systems(out / shard_name(*r), *r, seed) for r in plan}
     todo = [(first, stop) for first, stop in plan if counts[shard_name(first, stop)] is None]
-    with ProgressBar("shards", len(plan), completed=len(plan) - len(todo), enabled=progress) as bar:
-        bar.update()  # shown from the start: a shard may take a while
-        advance = functools.partial(bar.update, advance=1)
-        if workers == 0 and scheduler is None:
-            for first, stop in todo:
-                name = shard_name(first, stop)
-                counts[name] = build_shard(make_systems, first, stop, seed, str(out / name))
-                advance()
-        elif todo:
-            with _client(workers, scheduler) as client:
-                counts.update(_run_on_cluster(client, make_systems, todo, seed, out, advance))
-    write_manifest(out, list(counts), count=sum(counts.values()))
+    local = workers == 0 and scheduler is None
+    # connected before anything is shown or created: a scheduler that does not answer leaves nothing
+    with _client(workers, scheduler) if todo and not local else nullcontext() as client:
+        with removing_created_folders(out), _removing_partial_shards(out):
+            out.mkdir(parents=True, exist_ok=True)
+            with ProgressBar("shards", len(plan), completed=len(plan) - len(todo), enabled=progress) as bar:
+                bar.update()  # shown from the start: a shard may take a while
+                advance = functools.partial(bar.update, advance=1)
+                if local:
+                    for first, stop in todo:
+                        name = shard_name(first, stop)
+                        counts[name] = build_shard(make_systems, first, stop, seed, str(out / name))
+                        advance()
+                elif todo:
+                    counts.update(_run_on_cluster(client, make_systems, todo, seed, out, advance))
+            write_manifest(out, list(counts), count=sum(counts.values()))
     return out
+
+
+@contextmanager
+def _removing_partial_shards(out: Path) -> Iterator[None]:
+    """Remove the temporary files of shards (a worker's, or a run's that was stopped), before and after."""
+    for stale in out.glob(".*.partial"):
+        stale.unlink(missing_ok=True)
+    try:
+        yield
+    finally:
+        for stale in out.glob(".*.partial"):
+            stale.unlink(missing_ok=True)
 
 
 def _run_on_cluster(client, make_systems, todo, seed: int, out: Path, advance) -> dict[str, int]:
@@ -144,8 +160,8 @@ def _client(workers: int | None, scheduler: str | None):
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as err:
-            raise InputError(f"--scheduler {scheduler}: cannot connect ({err})") from None
+        except (OSError, TimeoutError, ValueError) as err:  # ValueError: an address dask cannot parse
+            raise InputError(f"--scheduler {scheduler}: cannot connect ({_one_line(err)})") from None
         with client:
             yield client
         return
@@ -190,3 +206,7 @@ def scene_systems(family: SceneFamily, seed: int, *, device: str | None = None) 
 def _check_solves_systems(scene) -> None:
     if scene.kind == "sph" and scene.sph.scheme != "isph":
         raise InputError(f'{scene.source}: a {scene.sph.scheme} scene solves no linear systems: use scheme = "isph"')
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())

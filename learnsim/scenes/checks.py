@@ -52,6 +52,9 @@ def check_info(c: Checker, info: SceneInfo) -> SceneInfo:
     name = c.string("[scene].name", info.name)
     if not name.strip():
         c.fail("[scene].name", "must not be empty", name)
+    # the default output folder is out/<name>: a name must not lead anywhere else
+    if name in (".", "..") or any(ch in name for ch in "/\\") or not name.isprintable():
+        c.fail("[scene].name", "must be a plain name (no path separators or control characters)", name)
     kind = c.choice("[scene].kind", info.kind, KINDS)
     dim = c.integer("[scene].dim", info.dim, positive=False)
     if dim not in (2, 3):
