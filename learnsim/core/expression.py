@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import functools
 import json
+import warnings
 
 import numpy as np
 
@@ -100,7 +101,9 @@ class Expression:
         if not source.strip():
             raise InputError(f"{self.where}: the expression is empty")
         try:
-            tree = ast.parse(source.strip(), mode="eval")
+            with warnings.catch_warnings():  # "invalid decimal literal" for "1and": the error says it
+                warnings.simplefilter("ignore", SyntaxWarning)
+                tree = ast.parse(source.strip(), mode="eval")
         except SyntaxError as exc:
             # Python reports offset 0 when the text ends too early ("x <").
             if not exc.offset:

@@ -62,13 +62,16 @@ def check_writable(path: str | os.PathLike, what: str, folder: bool = False) -> 
 
     Raises:
         InputError: ``what`` (e.g. ``--out out/run``) is an existing file where a folder is wanted
-            or the reverse, sits below a file, or cannot be created or written (the reason).
+            or the reverse, a device or pipe (``/dev/null``: the atomic rename would replace it),
+            sits below a file, or cannot be created or written (the reason).
     """
     path = Path(path).expanduser().absolute()
     if folder and path.exists() and not path.is_dir():
         raise InputError(f"{what}: {path} exists and is not a folder")
     if not folder and path.is_dir():
         raise InputError(f"{what}: {path} is a folder, not a file")
+    if not folder and path.exists() and not path.is_file():  # a device or a pipe: a rename would replace it
+        raise InputError(f"{what}: {path} is not a regular file")
     places = [path.parent] + ([path] if folder and path.exists() else [])
     with removing_created_folders(path.parent, always=True):
         try:

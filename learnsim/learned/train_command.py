@@ -49,6 +49,8 @@ def train_model(
         raise InputError(f"--validation = {validation} must be in [0, 1)")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise InputError(f"--epochs = {epochs} must be a positive integer")
+    if not 0 <= seed < 2**31:  # a JAX random key takes a 32-bit seed
+        raise InputError(f"--seed = {seed} must be between 0 and 2^31 - 1")
     if learning_rate is not None and not (np.isfinite(learning_rate) and learning_rate > 0):
         raise InputError(f"--learning-rate = {learning_rate} must be a positive number")
     out = _check_outputs(Path(out), resume)

@@ -29,6 +29,9 @@ from learnsim.io.datasets import write_manifest, write_shard
 from learnsim.running.run import run_scene
 from learnsim.scenes.loader import SceneFamily, load_family
 
+MAX_SHARDS = 1_000_000
+"""Shards a dataset may have: its manifest lists them all (about 30 bytes each)."""
+
 
 def sample_seed(seed: int, index: int) -> int:
     """The seed of sample ``index`` of a run with ``seed``: independent of how work is split."""
@@ -100,6 +103,14 @@ def generate_dataset(
         raise InputError(f"samples = {samples} and shard_size = {shard_size} must be at least 1")
     if workers is not None and workers < 0:
         raise InputError(f"--workers = {workers} must be 0 (in this process) or more")
+    if not 0 <= seed < 2**63:  # recorded in every shard as a 64-bit integer
+        raise InputError(f"--seed = {seed} must be between 0 and 2^63 - 1")
+    shards = -(-samples // shard_size)
+    if shards > MAX_SHARDS:  # the plan and the manifest list every shard
+        raise InputError(
+            f"--samples = {samples} in shards of {shard_size} makes {shards:.3g} shards, above {MAX_SHARDS:,}: "
+            "raise --shard-size"
+        )
     out = check_writable(out, f"--out {out}", folder=True)
     plan = [(first, min(first + shard_size, samples)) for first in range(0, samples, shard_size)]
     counts = {shard_name(*r): shard_systems(out / shard_name(*r), *r, seed) for r in plan}
