@@ -102,19 +102,26 @@ def count_entries(
     x: wp.array(dtype=wp.vec3d),
     index: wp.array(dtype=wp.int32),
     counts: wp.array(dtype=wp.int32),
+    anchored: wp.array(dtype=wp.int32),
 ):
-    """Stored entries of each unknown's matrix row: the diagonal and one per coupled unknown."""
+    """Stored entries of each unknown's matrix row (the diagonal and one per coupled unknown), and
+    whether the row has a coupled particle without an unknown (p = 0 there: a free-surface particle)."""
     i = wp.tid()
     k = index[i]
     if k < 0:
         return
     xi = x[i]
     n = int(1)  # noqa: UP018 (a dynamic Warp variable, assigned in the loop)
+    dirichlet = int(0)  # noqa: UP018
     for j in wp.hash_grid_query(grid, xi, c.radius):
         r = wp.length(xi - x[j])
-        if coupled(c, i, j, r) and index[j] >= 0:
-            n += 1
+        if coupled(c, i, j, r):
+            if index[j] >= 0:
+                n += 1
+            else:
+                dirichlet = 1
     counts[k] = n
+    anchored[k] = dirichlet
 
 
 @wp.kernel
