@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"learnsim: error: {err}", 2)
     except EngineError as err:
         return _fail(f"learnsim: engine failure: {err}", 1)
+    except OSError as err:  # a path the user gave that the system refuses (too long, gone, a full disk)
+        where = f"{_short(err.filename)}: " if err.filename else ""
+        return _fail(f"learnsim: error: {where}{err.strerror or _one_line(err)}", 2)
     except MemoryError:
         return _fail("learnsim: engine failure: out of memory (a smaller problem, or more memory)", 1)
     except Terminated:
@@ -85,6 +88,11 @@ def _raise_terminated(signum, frame):
 def _fail(line: str, code: int) -> int:
     print(line, file=sys.stderr)
     return code
+
+
+def _short(name) -> str:
+    text = str(name)
+    return text if len(text) <= 120 else f"{text[:60]}...{text[-40:]}"
 
 
 def _one_line(err: BaseException) -> str:

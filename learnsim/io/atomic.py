@@ -66,26 +66,37 @@ def check_writable(path: str | os.PathLike, what: str, folder: bool = False) -> 
             sits below a file, or cannot be created or written (the reason).
     """
     path = Path(path).expanduser().absolute()
+    try:
+        _check_kind(path, what, folder)
+        # probes named like what will be written: the temporary file or staging folder beside the
+        # target (a name too long fails here), and a file inside a folder that exists
+        probes = [path] + ([path / "probe"] if folder and path.exists() else [])
+        with removing_created_folders(path.parent, always=True):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            for target in probes:
+                descriptor, probe = new_temp_file(target, suffix=".staging" if folder else ".tmp")
+                os.close(descriptor)
+                probe.unlink()
+    except FileExistsError:
+        blocking = next(p for p in [path.parent, *path.parent.parents] if p.exists())
+        raise InputError(f"{what}: {blocking} is a file, so {path} cannot be created") from None
+    except OSError as err:
+        raise InputError(f"{what}: cannot write {_short(path)} ({err.strerror or err})") from None
+    return path
+
+
+def _check_kind(path: Path, what: str, folder: bool) -> None:
     if folder and path.exists() and not path.is_dir():
         raise InputError(f"{what}: {path} exists and is not a folder")
     if not folder and path.is_dir():
         raise InputError(f"{what}: {path} is a folder, not a file")
     if not folder and path.exists() and not path.is_file():  # a device or a pipe: a rename would replace it
         raise InputError(f"{what}: {path} is not a regular file")
-    places = [path.parent] + ([path] if folder and path.exists() else [])
-    with removing_created_folders(path.parent, always=True):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            for place in places:
-                descriptor, probe = new_temp_file(place / "probe", suffix=".check")
-                os.close(descriptor)
-                probe.unlink()
-        except FileExistsError:
-            blocking = next(p for p in [path.parent, *path.parent.parents] if p.exists())
-            raise InputError(f"{what}: {blocking} is a file, so {path} cannot be created") from None
-        except OSError as err:
-            raise InputError(f"{what}: cannot write {path} ({err.strerror or err})") from None
-    return path
+
+
+def _short(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 120 else f"{text[:60]}...{text[-40:]}"
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def check_outcome(code: int, out: str, err: str) -> None:
         return
     assert code in (1, 2), (code, err)
     if lines and lines[0].startswith("usage: "):  # argparse's own refusal
-        assert code == 2 and lines[-1].startswith("learnsim "), err
+        assert code == 2 and re.match(r"learnsim( \w+)?: error: ", lines[-1]), err
         return
     prefix = "learnsim: error: " if code == 2 else "learnsim: engine failure: "
     assert len(lines) == 1 and lines[0].startswith(prefix), err
