@@ -112,11 +112,12 @@ def evaluate_command(args) -> int:
         raise InputError(f"--tol = {args.tol:g} must be between 0 and 1 (a relative residual)")
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit = {args.limit} must be at least 1")
-    if args.plot is None and args.json is not None:
-        args.plot = args.json.with_suffix(".png")
-    for option, path in (("--json", args.json), ("--plot", args.plot)):
-        if path is not None:
-            check_writable(path, f"{option} {path}")
+    if args.json is not None:
+        args.json = check_writable(args.json, f"--json {args.json}")
+        if args.plot is None:
+            args.plot = args.json.with_suffix(".png")
+    if args.plot is not None:
+        args.plot = check_writable(args.plot, f"--plot {args.plot}")
     systems = open_dataset(args.data)
     if args.limit is not None:
         systems = systems[: args.limit]
