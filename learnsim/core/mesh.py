@@ -99,15 +99,37 @@ def _corner_jacobians(mesh: Mesh) -> np.ndarray:
     return det * flip
 
 
+def _unit_points(points: np.ndarray) -> np.ndarray:
+    """``(points - lower corner) / largest extent``, in [0, 1], computed without overflow.
+
+    Coordinates near the largest double (a box of size 1e308) have differences, and products of
+    differences, that overflow; halving first keeps every intermediate finite.
+    """
+    half_lo = points.min(axis=0) / 2
+    shifted = points / 2 - half_lo  # (p - lo) / 2, at most HUGE / 2 + HUGE / 2
+    half_extent = shifted.max()
+    if not half_extent > 0.0:
+        return np.zeros_like(points)  # every point equal: every cell is degenerate
+    return shifted / half_extent
+
+
 def _check_orientation(mesh: Mesh, source: str) -> None:
-    jac = _corner_jacobians(mesh)
-    scale = np.ptp(mesh.points, axis=0).max() ** mesh.dim
-    bad = np.nonzero(jac.min(axis=1) <= 1e-14 * scale)[0]
+    # Jacobians of the mesh scaled to unit size: the relative test jac <= 1e-14 extent^dim, without
+    # forming extent^dim (it overflows for extents above 1e154 in 2D, 1e102 in 3D).
+    unit = Mesh(points=_unit_points(mesh.points), cells=mesh.cells, element=mesh.element)
+    jac = _corner_jacobians(unit)
+    bad = np.nonzero(jac.min(axis=1) <= 1e-14)[0]
     if bad.size:
-        kind = "inverted" if jac[bad[0]].min() < 0 else "degenerate"
+        inverted = jac[bad[0]].min() < 0
+        why = "check vertex ordering"
+        if not inverted:
+            why = (
+                f"a corner Jacobian below 1e-14 times the largest mesh extent^{mesh.dim}: "
+                "check vertex ordering and the mesh proportions"
+            )
         raise InputError(
-            f"{source}: {kind} {mesh.element} element {bad[0]} "
-            f"({bad.size} bad cell{'s' if bad.size > 1 else ''}; check vertex ordering)"
+            f"{source}: {'inverted' if inverted else 'degenerate'} {mesh.element} element {bad[0]} "
+            f"({bad.size} bad cell{'s' if bad.size > 1 else ''}; {why})"
         )
 
 

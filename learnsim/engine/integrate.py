@@ -11,7 +11,8 @@ Every implicit scheme solves one equation of the same shape,
     R(u) = alpha M (u - u_pred) + f_int(u) - f = 0,
 
 with the scheme setting ``alpha`` and ``u_pred`` from the previous state (``implicit_terms``)
-and the new rate from the solution (``update``). ``solve_implicit`` is the one place where
+and the new rate from the solution (``update``); that arithmetic, and ``State``, live in
+:mod:`learnsim.engine.schemes` and are re-exported here. ``solve_implicit`` is the one place where
 that equation is solved, and the one function the JAX bridge differentiates (implicit
 function theorem: its adjoint is a solve with the same, symmetric, matrix).
 
@@ -38,6 +39,8 @@ from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet, project_rhs
 from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_tangent
 from learnsim.engine.fem.statics import near_nullspace, solve_linear_system
+from learnsim.engine.numerics import check_matrix
+from learnsim.engine.schemes import State, explicit_update, implicit_alpha, implicit_terms, update
 from learnsim.engine.solvers import SolveResult, bsr_to_csr, make_preconditioner
 from learnsim.engine.solvers.newton import NewtonReport, newton
 
@@ -78,16 +81,6 @@ class Body:
     def free(self) -> np.ndarray:
         """(n_nodes,) or (n_nodes, dim) bool, False on constrained dofs."""
         return ~self.bc.mask[:, 0] if self.disc.components == 1 else ~self.bc.mask
-
-
-@dataclass(frozen=True)
-class State:
-    """u: displacement (m) or temperature (K); v: its rate; a: acceleration (zero for diffusion); t: time (s)."""
-
-    u: np.ndarray
-    v: np.ndarray
-    a: np.ndarray
-    t: float = 0.0
 
 
 def make_body(
@@ -226,6 +219,7 @@ def system_matrix(body: Body, alpha: float, u: np.ndarray | None = None) -> BsrM
     A = stiffness_matrix(body, u)
     if alpha != 0.0 and body.density is not None:
         bsr_axpy(mass_matrix(body), A, alpha=alpha, beta=1.0)
+        check_matrix(A, f"time-step matrix alpha M + K (alpha = {alpha:.3g})", "[time].dt and [material].density")
     return A
 
 
@@ -254,45 +248,6 @@ def stable_time_step(body: Body, safety: float = 0.98) -> float:
 
 
 # --- one step ---------------------------------------------------------------------------
-
-
-def implicit_terms(body: Body, state: State, dt: float, scheme: str) -> tuple[float, np.ndarray]:
-    """(alpha, u_pred) of R(u) = alpha M (u - u_pred) + f_int(u) - f for ``scheme``."""
-    u, v, a = state.u, state.v, state.a
-    if body.second_order:
-        if scheme == "implicit-euler":
-            return 1.0 / dt**2, u + dt * v
-        return 4.0 / dt**2, u + dt * v + 0.25 * dt**2 * a
-    if scheme == "implicit-euler":
-        return 1.0 / dt, u
-    return 2.0 / dt, u + 0.5 * dt * v
-
-
-def update(body: Body, state: State, u_new: np.ndarray, dt: float, scheme: str, alpha: float, u_pred) -> State:
-    """New rates from the solved u (Dirichlet dofs keep zero rates)."""
-    free = body.free
-    if body.second_order:
-        if scheme == "implicit-euler":
-            v_new = (u_new - state.u) / dt
-            a_new = (v_new - state.v) / dt
-        else:
-            a_new = alpha * (u_new - u_pred)
-            v_new = state.v + 0.5 * dt * (state.a + a_new)
-        return State(u=u_new, v=v_new * free, a=a_new * free, t=state.t + dt)
-    v_new = alpha * (u_new - u_pred) if scheme == "newmark" else (u_new - state.u) / dt
-    return State(u=u_new, v=v_new * free, a=state.a, t=state.t + dt)
-
-
-def explicit_update(body, state: State, rate, dt: float) -> State:
-    """Symplectic Euler from the rate M^-1 (f - f_int(u)): velocity first, then position.
-
-    Plain arithmetic, so the same code advances numpy states here and JAX states in the bridge.
-    """
-    free = body.free
-    if body.second_order:
-        v_new = (state.v + dt * rate) * free
-        return State(u=state.u + dt * v_new, v=v_new, a=rate * free, t=state.t + dt)
-    return State(u=state.u + dt * rate * free, v=rate * free, a=state.a, t=state.t + dt)
 
 
 def solve_implicit(
@@ -429,6 +384,7 @@ __all__ = [
     "apply_mass",
     "energies",
     "explicit_update",
+    "implicit_alpha",
     "implicit_terms",
     "inertia_force",
     "initial_state",

@@ -2,6 +2,8 @@
 
 Coefficients are given per quadrature point (see ``Discretization.per_point``), so a
 constant, a per-cell field or a pointwise expression all reach the same integrand.
+Each result is checked (:mod:`learnsim.engine.numerics`): a matrix or a load that overflowed
+or underflowed double precision raises an EngineError naming it, before any solver sees it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from warp.sparse import BsrMatrix
 
 from learnsim.engine.fem import forms
 from learnsim.engine.fem.discretization import Discretization
+from learnsim.engine.numerics import check_matrix, check_vector
+
+LOAD_HINT = "the [[load]] values and the mesh size"
 
 
 def _scalars(disc: Discretization, values) -> wp.array:
@@ -32,37 +37,40 @@ def _test_trial(disc: Discretization, domain=None):
 def assemble_diffusion(disc: Discretization, conductivity) -> BsrMatrix:
     """Stiffness of -div(k grad T); ``conductivity`` (W/m/K): constant, per cell or per point."""
     v, u = _test_trial(disc)
-    return fem.integrate(
+    K = fem.integrate(
         forms.diffusion_form,
         quadrature=disc.quadrature,
         fields={"u": u, "v": v},
         values={"conductivity": _scalars(disc, conductivity)},
         output_dtype=wp.float64,
     )
+    return check_matrix(K, "conduction matrix", "[material].conductivity and the mesh size")
 
 
 def assemble_linear_elasticity(disc: Discretization, lame) -> BsrMatrix:
     """Stiffness of linear elasticity; ``lame`` = (lambda, mu) in Pa: constant, per cell or per point."""
     v, u = _test_trial(disc)
-    return fem.integrate(
+    K = fem.integrate(
         forms.linear_elasticity_form,
         quadrature=disc.quadrature,
         fields={"u": u, "v": v},
         values={"lame": lame_per_point(disc, lame)},
         output_dtype=wp.float64,
     )
+    return check_matrix(K, "stiffness matrix", "[material].E and the mesh size")
 
 
 def assemble_mass(disc: Discretization, density) -> BsrMatrix:
-    """Consistent mass matrix; ``density`` in kg/m^3."""
+    """Consistent mass matrix; ``density`` in kg/m^3 (or the heat capacity rho c, J/m^3/K)."""
     v, u = _test_trial(disc)
-    return fem.integrate(
+    M = fem.integrate(
         forms.mass_form,
         quadrature=disc.quadrature,
         fields={"u": u, "v": v},
         values={"density": _scalars(disc, density)},
         output_dtype=wp.float64,
     )
+    return check_matrix(M, "mass matrix", "[material].density or heat_capacity and the mesh size")
 
 
 def assemble_source(disc: Discretization, values) -> wp.array:
@@ -74,34 +82,37 @@ def assemble_source(disc: Discretization, values) -> wp.array:
     if values.ndim == 1 and values.shape[0] != disc.components:
         values = values[:, None]  # one scalar per cell or point
     rows = disc.per_point(values if values.ndim else values.reshape(1), (disc.components,))
-    return fem.integrate(
+    f = fem.integrate(
         forms.source_form,
         quadrature=disc.quadrature,
         fields={"v": fem.make_test(disc.space, domain=disc.cells)},
         values={"values": wp.array(rows, dtype=wp.float64, device=disc.device)},
         output_dtype=disc.value_type,
     )
+    return check_vector(f, "load vector", LOAD_HINT)
 
 
 def assemble_boundary_value(disc: Discretization, sides: fem.GeometryDomain, value) -> wp.array:
     """Load vector of a uniform traction (N/m^2, vector) or inward heat flux (W/m^2) on ``sides``."""
     row = np.asarray(value, dtype=np.float64).reshape(1, disc.components)
-    return fem.integrate(
+    f = fem.integrate(
         forms.boundary_value_form,
         fields={"v": fem.make_test(disc.space, domain=sides)},
         values={"value": wp.array(row, dtype=wp.float64, device=disc.device)},
         output_dtype=disc.value_type,
     )
+    return check_vector(f, "load vector", LOAD_HINT)
 
 
 def assemble_pressure(disc: Discretization, sides: fem.GeometryDomain, pressure: float) -> wp.array:
     """Load vector of a pressure (Pa) against the outward normal of ``sides`` (dead load)."""
-    return fem.integrate(
+    f = fem.integrate(
         forms.pressure_form,
         fields={"v": fem.make_test(disc.space, domain=sides)},
         values={"pressure": float(pressure)},
         output_dtype=disc.value_type,
     )
+    return check_vector(f, "load vector", LOAD_HINT)
 
 
 def evaluate_at_points(disc: Discretization, integrand, fields: dict, values: dict, dtype=wp.float64) -> np.ndarray:

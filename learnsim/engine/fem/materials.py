@@ -11,6 +11,7 @@ lambda by 2 lambda mu / (lambda + 2 mu).
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,13 @@ def lame_from_young_poisson(E: float, nu: float) -> tuple[float, float]:
 def _check_young_poisson(E: float, nu: float) -> None:
     if not (math.isfinite(E) and E > 0.0):
         raise InputError(f"material: E = {E} must be a positive finite number")
+    if E < sys.float_info.min:
+        # A subnormal modulus has already lost its significant digits (1e-320 keeps three), and the
+        # stiffness built from it underflows: its reciprocal, which every solver forms, overflows.
+        raise InputError(
+            f"material: E = {E} is below {sys.float_info.min:.3g}, the smallest normal double: "
+            "the stiffness would underflow"
+        )
     if not math.isfinite(nu) or nu >= 0.5 or nu <= -1.0:
         raise InputError(f"material: nu = {nu} must be in (-1, 0.5)")
 

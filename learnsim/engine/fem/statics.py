@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse
+import scipy.sparse.csgraph
 import warp as wp
+import warp.sparse as wps
 
+from learnsim.core.errors import InputError
 from learnsim.core.systems import LinearSystem, SystemCallback
 from learnsim.engine.fem.assembly import lame_per_point
 from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet
@@ -54,6 +58,33 @@ def grid_shape(disc: Discretization) -> tuple[int, ...] | None:
     return shape if np.array_equal(lattice, points) else None
 
 
+def check_constrained_parts(disc: Discretization, A, bc: Dirichlet) -> None:
+    """Raise InputError when a connected part of the mesh has no Dirichlet dof: the static system of
+    such a floating part is singular (CG would diverge on it or, with no load there, leave it at zero).
+
+    Parts are the connected components of the assembled matrix's block graph (nodes coupled by a cell).
+    """
+    if A.row_counts is not None:  # padded storage: compact a copy so offsets are exact
+        A = wps.bsr_compress(A, prune_numerical_zeros=False)
+    offsets = A.offsets.numpy()[: A.nrow + 1]
+    columns = A.columns.numpy()[: offsets[-1]]
+    graph = scipy.sparse.csr_matrix((np.ones(columns.size, dtype=np.int8), columns, offsets), shape=(A.nrow, A.nrow))
+    n_parts, part = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    if n_parts == 1:
+        return
+    held = np.zeros(n_parts, dtype=bool)
+    held[part[bc.mask.any(axis=1)]] = True
+    floating = np.flatnonzero(~held)
+    if floating.size:
+        nodes = part == floating[0]
+        centre = np.array2string(disc.node_positions[nodes].mean(axis=0), precision=4)
+        raise InputError(
+            f"the mesh has {n_parts} disconnected parts, {floating.size} with no Dirichlet condition "
+            f"({int(nodes.sum())} nodes around {centre}): the static system is singular there; "
+            "add a [[bc]] whose region reaches every part"
+        )
+
+
 def solve_linear_system(
     disc: Discretization,
     A,
@@ -95,9 +126,13 @@ def solve_linear_static(
 ) -> StaticResult:
     """Solve K u = f with Dirichlet values. ``stiffness`` and ``load`` are modified in place.
 
+    Raises InputError when a disconnected part of the mesh has no Dirichlet condition
+    (:func:`check_constrained_parts`).
+
     ``on_system`` receives the projected system, of kind "diffusion" for a scalar field and
     "fem-static" for elasticity.
     """
+    check_constrained_parts(disc, stiffness, bc)
     apply_dirichlet(stiffness, load, disc, bc)
     kind = "diffusion" if disc.components == 1 else "fem-static"
     result = solve_linear_system(disc, stiffness, load, preconditioner, tol, max_iters, on_system=on_system, kind=kind)

@@ -82,9 +82,10 @@ def line_search(u, du, r, r_norm, residual, potential, max_halvings: int = 10):
     alpha = 1.0
     for _ in range(max_halvings + 1):
         u_new = u + alpha * du
-        r_new, r_new_norm = residual(u_new)
+        with np.errstate(over="ignore", invalid="ignore"):  # a trial step may overflow: rejected below, not printed
+            r_new, r_new_norm = residual(u_new)
+            energy_new = potential(u_new) if np.isfinite(r_new_norm) else np.nan
         if np.isfinite(r_new_norm):
-            energy_new = potential(u_new)
             sufficient_energy = np.isfinite(energy_new) and slope < 0 and energy_new - energy <= 1e-4 * alpha * slope
             if sufficient_energy or r_new_norm <= (1.0 - 1e-4 * alpha) * r_norm:
                 return alpha, u_new, r_new, r_new_norm

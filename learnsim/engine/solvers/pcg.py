@@ -16,6 +16,7 @@ from warp.optim.linear import LinearOperator, cg
 
 from learnsim.core.errors import SolverBreakdown, SolverNotConverged
 from learnsim.core.systems import SolveResult
+from learnsim.engine.numerics import diagonal_scale, safe_norm
 from learnsim.engine.solvers.preconditioners import (
     IdentityPreconditioner,
     Preconditioner,
@@ -57,6 +58,53 @@ def _check_system(A: wps.BsrMatrix, b: wp.array, x: wp.array | None) -> None:
             raise ValueError(f"{label} is on {v.device} but A is on {A.device}")
 
 
+_SAFE_LOG2 = 700
+"""CG's quantities start within 2^-700 .. 2^700, or ``b`` is rescaled: tol^2 times them stays normal."""
+
+
+def _log2_magnitudes(log_b: np.ndarray | float, log_scale: float, identity: bool):
+    """log2 of the sizes of CG's quantities for ``|b| = 2^log_b`` and ``s = 2^log_scale``: r . r, then
+    (preconditioned, M ~ A^-1) r . z ~ p . A p ~ |b|^2 / s and x ~ z ~ |b| / s, or (plain CG)
+    p . A p ~ s |b|^2, A p ~ s |b| and x ~ |b| / s."""
+    if identity:
+        return np.stack(np.broadcast_arrays(2 * log_b, 2 * log_b + log_scale, log_b + log_scale, log_b - log_scale))
+    return np.stack(np.broadcast_arrays(2 * log_b, 2 * log_b - log_scale, log_b - log_scale))
+
+
+def _rhs_exponent(A: wps.BsrMatrix, b: wp.array, norm_sq: float, identity: bool, solver: str, tol: float) -> int:
+    """The power of two ``k`` by which to scale ``b`` (and ``x``) so that CG's inner products and iterates
+    stay well inside double precision; 0 (no scaling, the usual case) when they already are.
+
+    With ``s`` the largest diagonal entry of ``A``, CG forms ``r . r ~ b . b`` and, preconditioned,
+    ``r . z ~ p . A p ~ b . b / s`` (see :func:`_log2_magnitudes`). A modulus of 1e300 Pa (``s`` about
+    1e300) makes ``b . b / s`` underflow before the tolerance is met; a load of 1e200 makes ``b . b``
+    overflow. Scaling ``b`` by ``2**k`` is exact and CG is linear in ``b``: the iterates are ``2**k``
+    times those of the unscaled system, and ``pcg`` multiplies the solution back.
+
+    Raises:
+        SolverBreakdown: ``b`` has NaN or inf entries.
+    """
+    if math.isfinite(norm_sq) and norm_sq > 0.0:
+        log_b = 0.5 * math.log2(norm_sq)
+    else:  # inf or NaN: non-finite entries, or finite ones whose squares overflow; 0: zero or underflow
+        values = b.numpy()
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        if bad:
+            reason = f"the right-hand side b has {bad} non-finite entries (NaN or inf)"
+            raise SolverBreakdown(solver, 0, math.inf, tol, reason)
+        norm = safe_norm(values)
+        if norm == 0.0:
+            return 0
+        log_b = math.log2(norm)
+    scale = diagonal_scale(A)
+    log_scale = math.log2(scale) if math.isfinite(scale) and scale > 0.0 else 0.0
+    if np.abs(_log2_magnitudes(log_b, log_scale, identity)).max() <= _SAFE_LOG2:
+        return 0
+    candidates = np.arange(-1100, 1101)  # log2 |2^k b|: pick the one farthest from both ends of the range
+    best = candidates[np.argmin(np.abs(_log2_magnitudes(candidates, log_scale, identity)).max(axis=0))]
+    return round(best - log_b)
+
+
 def pcg(
     A: wps.BsrMatrix,
     b: wp.array,
@@ -84,11 +132,13 @@ def pcg(
 
     Raises:
         SolverNotConverged: ``max_iters`` reached above ``tol`` (message: iterations, residual, tolerance).
-        SolverBreakdown: a NaN/inf residual, or non-positive curvature ``p . A p`` (``A`` or the
-            preconditioner is not SPD). A subclass of SolverNotConverged.
+        SolverBreakdown: a NaN/inf right-hand side or residual, or non-positive curvature ``p . A p``
+            (``A`` or the preconditioner is not SPD). A subclass of SolverNotConverged.
 
     The curvature check costs one extra dot product per iteration; it is what turns an indefinite
-    matrix into an error instead of a plausible-looking wrong answer.
+    matrix into an error instead of a plausible-looking wrong answer. A system whose inner products
+    would overflow or underflow (a modulus of 1e300, a right-hand side of 1e200) is solved with
+    ``2**k b`` (exact), and ``x`` scaled back.
     """
     _check_system(A, b, x)
     if tol <= 0.0:
@@ -103,9 +153,13 @@ def pcg(
 
     if x is None:
         x = wp.zeros_like(b)
-    b_norm = math.sqrt(wp.utils.array_inner(b, b))
-    if not math.isfinite(b_norm):
-        raise ValueError("b contains NaN or inf entries")
+    b_norm_sq = wp.utils.array_inner(b, b)
+    exponent = _rhs_exponent(A, b, b_norm_sq, isinstance(preconditioner, IdentityPreconditioner), solver, tol)
+    if exponent:
+        b = wp.array(np.ldexp(b.numpy(), exponent), dtype=b.dtype, device=b.device)
+        x.assign(np.ldexp(x.numpy(), exponent))
+        b_norm_sq = wp.utils.array_inner(b, b)
+    b_norm = math.sqrt(b_norm_sq)
     if b_norm == 0.0:
         x.zero_()
         return SolveResult(x, 0, np.zeros(1), True, preconditioner.name)
@@ -174,6 +228,8 @@ def pcg(
     except _Breakdown as error:
         breakdown = str(error)
 
+    if exponent:
+        x.assign(np.ldexp(x.numpy(), -exponent))
     history = np.array(residuals, dtype=np.float64)
     iterations = len(history) - 1
     converged = breakdown is None and state["within_tol"]

@@ -7,6 +7,7 @@ or subclass :class:`Preconditioner` (a learned preconditioner does) and pass the
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from warp.optim.linear import LinearOperator
 from warp.optim.linear import preconditioner as warp_preconditioner
 
 from learnsim.core.errors import EngineError, InputError
+from learnsim.engine.numerics import diagonal_scale, power_of_two_scale, scalar_diagonal
 from learnsim.engine.solvers.incomplete_cholesky import (
     IncompleteCholesky,
     Ordering,
@@ -99,16 +101,19 @@ class IdentityPreconditioner(Preconditioner):
 
 
 def _check_positive_diagonal(A: wps.BsrMatrix, who: str) -> None:
-    diagonal_blocks = wps.bsr_get_diag(A).numpy().reshape(A.nrow, -1)
-    block_size = A.block_shape[0]
-    # The scalar diagonal of each (d, d) block sits at flat positions 0, d + 1, 2 (d + 1), ...
-    diagonal = diagonal_blocks[:, :: block_size + 1].reshape(-1)
+    diagonal = scalar_diagonal(A)
     bad = np.flatnonzero(~(diagonal > 0.0))
     if bad.size:
         raise EngineError(
             f"{who}: the matrix is not positive definite: diagonal entry {diagonal[bad[0]]:.3e} "
             f"at scalar row {bad[0]} ({bad.size} such rows)"
         )
+
+
+def _far_from_one(largest: float) -> bool:
+    """Whether a finite, positive largest diagonal entry is outside 2^-128 .. 2^128, where the preconditioners'
+    products of two entries would lose range (they are then built on an exactly rescaled matrix)."""
+    return math.isfinite(largest) and largest > 0.0 and not 2.0**-128 <= largest <= 2.0**128
 
 
 class JacobiPreconditioner(Preconditioner):
@@ -127,11 +132,18 @@ class JacobiPreconditioner(Preconditioner):
     def __init__(self, A: wps.BsrMatrix):
         super().__init__(A)
         _check_positive_diagonal(A, "Jacobi")
+        # Warp's QR squares block entries and swaps a block whose pivots overflow or underflow for the identity
+        # (silently: E = 1e300 gave plain CG). A diagonal far from 1 is inverted on an exactly scaled copy.
+        largest = diagonal_scale(A)
+        self.scale_exponent = power_of_two_scale(largest) if _far_from_one(largest) else 0
+        if self.scale_exponent:
+            A = wps.bsr_copy(A)
+            wps.bsr_scale(A, math.ldexp(1.0, self.scale_exponent))
         # For 1x1 blocks Warp falls back to the scalar diagonal.
         self._inverse = warp_preconditioner(A, ptype="block_jacobi_direct")
 
     def apply(self, x: wp.array, y: wp.array, z: wp.array, alpha: float, beta: float) -> None:
-        self._inverse.matvec(x, y, z, alpha, beta)
+        self._inverse.matvec(x, y, z, math.ldexp(alpha, self.scale_exponent), beta)
 
 
 class IncompleteCholeskyPreconditioner(Preconditioner):
@@ -196,7 +208,12 @@ class AMGPreconditioner(Preconditioner):
             :func:`rigid_body_modes` for elasticity. Default: one constant per component (pyamg's default).
 
     Attributes:
-        hierarchy: the ``pyamg.multilevel_solver``.
+        hierarchy: the ``pyamg.multilevel_solver``, built on ``2**scale_exponent * A``.
+        scale_exponent: 0, or, for a diagonal outside 2^-128 .. 2^128, the even power of two that brings
+            its largest entry into [1, 4) (an exact scaling; each application multiplies back).
+
+    Raises:
+        EngineError: pyamg fails on the matrix, or its hierarchy has non-finite entries (overflow).
     """
 
     name = "amg"
@@ -214,14 +231,42 @@ class AMGPreconditioner(Preconditioner):
                 near_nullspace = near_nullspace[:, None]
             if near_nullspace.ndim != 2 or near_nullspace.shape[0] != A.shape[0]:
                 raise ValueError(f"near_nullspace must have shape ({A.shape[0]}, k), got {near_nullspace.shape}")
-        self.hierarchy = pyamg.smoothed_aggregation_solver(matrix, B=near_nullspace, symmetry="hermitian")
+        # A diagonal far from 1 (a modulus of 1e300 Pa) overflows pyamg's products of two entries (strength of
+        # connection, spectral radius, coarse solve): the hierarchy is then built on 2^k A, k even, with the
+        # largest diagonal entry in [1, 4), an exact scaling; the usual matrices are left as they are.
+        diagonal = np.abs(matrix.diagonal())
+        largest = float(diagonal.max()) if diagonal.size else 0.0
+        self.scale_exponent = power_of_two_scale(largest) if _far_from_one(largest) else 0
+        if self.scale_exponent:
+            matrix = matrix * math.ldexp(1.0, self.scale_exponent)
+        try:
+            with np.errstate(all="ignore"):  # overflow is checked below, not printed
+                self.hierarchy = pyamg.smoothed_aggregation_solver(matrix, B=near_nullspace, symmetry="hermitian")
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
+            reason = _first_line(error)
+            raise EngineError(f"AMG: pyamg could not build a hierarchy for this matrix ({reason})") from None
+        for depth, level in enumerate(self.hierarchy.levels):
+            if not np.all(np.isfinite(level.A.data)):
+                raise EngineError(
+                    f"AMG: the level-{depth} matrix of the hierarchy has non-finite entries (overflow; "
+                    f"the system's diagonal spans {diagonal.min():.3g} to {largest:.3g})"
+                )
         self._cycle = self.hierarchy.aspreconditioner(cycle="V")
 
     def apply(self, x: wp.array, y: wp.array, z: wp.array, alpha: float, beta: float) -> None:
-        result = alpha * self._cycle.matvec(scalar_view(x).numpy())
-        if beta != 0.0:
-            result += beta * scalar_view(y).numpy()
+        try:
+            with np.errstate(all="ignore"):  # a non-finite result is PCG's to report (a breakdown)
+                result = math.ldexp(alpha, self.scale_exponent) * self._cycle.matvec(scalar_view(x).numpy())
+                if beta != 0.0:
+                    result += beta * scalar_view(y).numpy()
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
+            raise EngineError(f"AMG: the V-cycle failed ({_first_line(error)})") from None
         scalar_view(z).assign(np.ascontiguousarray(result, dtype=np.float64))
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 PreconditionerFactory = Callable[[wps.BsrMatrix], "Preconditioner"]
