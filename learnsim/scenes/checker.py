@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -86,6 +87,8 @@ class Checker:
     def positive(self, key: str, value: Any) -> float:
         if self.number(key, value) <= 0:
             self.fail(key, "must be positive", value)
+        if value < sys.float_info.min:  # a subnormal has lost its digits: what is computed from it under/overflows
+            self.fail(key, f"is below {sys.float_info.min:.3g}, the smallest normal double", value)
         return float(value)
 
     def integer(self, key: str, value: Any, positive: bool = True) -> int:
