@@ -25,6 +25,12 @@ def add_commands(sub) -> None:
         metavar="KEY.PATH=VALUE",
         help="override a scene key, e.g. --set material.E=2000 (repeatable)",
     )
+    run.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="memory the run may use, e.g. 64G, 500M, 2.5GiB (default: what the machine has available); "
+        "a scene whose estimate is larger stops before anything is allocated",
+    )
     run.set_defaults(handler=_run)
 
     render = sub.add_parser("render", help="draw the last frame of a result off screen")
@@ -47,9 +53,11 @@ def _scenes(args) -> int:
 def _run(args) -> int:
     from rich.console import Console
 
+    from learnsim.running.budget import parse_size
     from learnsim.running.run import run_scene
     from learnsim.scenes import load_scene
 
+    max_memory = None if args.max_memory is None else parse_size(args.max_memory)
     scene = load_scene(args.scene, args.overrides)
     console = Console(highlight=False)
     out = args.out if args.out is not None else Path("out") / scene.scene.name
@@ -62,10 +70,10 @@ def _run(args) -> int:
             def progress(step: int, steps: int, time: float) -> None:
                 bar.update(step, total=steps, time=time)  # SPH: steps is an estimate, revised as it goes
 
-            result = run_scene(scene, device=args.device, out_dir=out, progress=progress)
+            result = run_scene(scene, device=args.device, out_dir=out, progress=progress, max_memory=max_memory)
     else:
         with console.status(title):
-            result = run_scene(scene, device=args.device, out_dir=out)
+            result = run_scene(scene, device=args.device, out_dir=out, max_memory=max_memory)
     _print_summary(console, result, result.pvd)
     return 0
 

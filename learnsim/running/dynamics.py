@@ -95,10 +95,9 @@ class TimeProblem:
     dt_limit: float | None = None
     on_system: SystemCallback | None = None
 
-    @property
-    def output_steps(self) -> list[int]:
-        """Steps written: 0, every, 2 every, ..., and the last."""
-        return sorted({*range(0, self.steps, self.every), self.steps})
+    def is_output_step(self, k: int) -> bool:
+        """Whether step ``k`` is written: 0, every, 2 every, ..., and the last."""
+        return k % self.every == 0 or k == self.steps  # tested per step: no set of frame indices is built
 
 
 @dataclass
@@ -188,7 +187,6 @@ def simulate(
     body, dt = problem.body, problem.dt
     nonlinear = body.model == "neo-hookean"
     state = problem.initial
-    wanted = set(problem.output_steps)
     yield 0, 0.0, state
     f_old = external_load(problem.loads, 0.0, state.u)
     for k in range(1, problem.steps + 1):
@@ -209,7 +207,7 @@ def simulate(
         f_old = f_new
         if progress is not None:
             progress(k, problem.steps, t)
-        if k in wanted:
+        if problem.is_output_step(k):
             yield k, t, state
 
 

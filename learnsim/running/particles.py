@@ -8,6 +8,7 @@ share one lattice, and a fluid box touching a wall box leaves exactly dx between
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,7 +101,24 @@ def build_particles(scene: Scene) -> Particles:
 
 
 def _count(lower: float, upper: float, spacing: float) -> int:
-    return max(1, round((upper - lower) / spacing))
+    return int(axis_count(lower, upper, spacing))
+
+
+def axis_count(lower: float, upper: float, spacing: float) -> float:
+    """Lattice points along one axis, round(extent / spacing) but at least 1: a float, so that a
+    spacing tiny against the box is counted (inf where the ratio overflows) rather than laid out."""
+    ratio = (upper - lower) / spacing
+    return max(1.0, float(round(ratio))) if math.isfinite(ratio) else math.inf
+
+
+def particle_count(box: Box, spacing: float, layers: int | None = None) -> float:
+    """Points of :func:`lattice` (``layers`` None) or :func:`tank` (``layers`` given) on ``box``,
+    counted without laying them out."""
+    inner = [axis_count(lo, hi, spacing) for lo, hi in zip(box.lower, box.upper, strict=True)]
+    if layers is None:
+        return math.prod(inner)
+    outer = [n + (1 if axis == VERTICAL else 2) * layers for axis, n in enumerate(inner)]
+    return math.inf if math.isinf(math.prod(inner)) else math.prod(outer) - math.prod(inner)
 
 
 def _values(source: str, key: str, value: float | Expression, points: np.ndarray) -> np.ndarray:

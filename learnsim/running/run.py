@@ -37,6 +37,7 @@ from learnsim.engine.fem.postprocess import von_mises_per_cell
 from learnsim.engine.fem.statics import StaticResult, solve_linear_static, solve_neo_hookean
 from learnsim.engine.integrate import energies
 from learnsim.io import FrameSeries, read_mesh
+from learnsim.running.budget import check_memory
 from learnsim.running.dynamics import Progress, StepStats, TimedLoad, TimeProblem, make_time_problem, simulate
 from learnsim.running.models import engine_preconditioner
 from learnsim.running.sph import SPHResult, run_sph, write_sph_result
@@ -110,6 +111,7 @@ def run_scene(
     out_dir: str | Path | None = None,
     progress: Progress | None = None,
     on_system: SystemCallback | None = None,
+    max_memory: float | None = None,
 ) -> RunResult | SPHResult:
     """Discretise, assemble and solve ``scene`` on ``device`` ("cpu", "cuda:0"; default Warp's).
 
@@ -129,20 +131,28 @@ def run_scene(
         on_system: called with every linear system the run solves (a
             :class:`~learnsim.engine.solvers.LinearSystem`: static and implicit FEM solves,
             Newton corrections, ISPH pressure equations); ``learnsim generate`` records them.
+        max_memory: bytes the run may use (see :func:`~learnsim.running.budget.check_memory`);
+            None: the memory this machine has available.
 
     Raises:
-        InputError: input that is wrong on the mesh (a region that selects nothing, an
-            explicit time step above the stability limit, ...); raised before anything
-            is written.
+        InputError: a scene that would need more memory than ``max_memory`` (checked before the
+            mesh is built, or for a mesh file right after it is read), or input that is wrong
+            on the mesh (a region that selects nothing, an explicit time step above the
+            stability limit, ...); raised before anything is written.
         EngineError: a solver that did not converge (or, stepping, a state that blew up).
     """
+    keep_frames = out_dir is None
+    if scene.kind == "sph" or scene.mesh.file is None:  # a mesh file is counted once it is read
+        check_memory(scene, max_memory, keep_frames=keep_frames)
     device = _device(device)
     preconditioner = engine_preconditioner(scene.solver.preconditioner)  # a learned model loads once, here
     if scene.kind == "sph":
-        return run_sph(scene, device, out_dir, progress, on_system, preconditioner)
+        return run_sph(scene, device, out_dir, progress, on_system, preconditioner, max_memory=max_memory)
     timings = {}
     t0 = time.perf_counter()
     mesh = build_mesh(scene)
+    if scene.mesh.file is not None:
+        check_memory(scene, max_memory, keep_frames=keep_frames, mesh=mesh)
     elasticity = scene.kind == "elasticity"
     disc = discretize(mesh, scene.mesh.order, components=mesh.dim if elasticity else 1, device=device)
     timings["mesh"] = time.perf_counter() - t0

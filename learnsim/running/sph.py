@@ -28,6 +28,7 @@ from learnsim.core.errors import EngineError, InputError
 from learnsim.core.systems import SystemCallback
 from learnsim.engine.sph import SCHEMES
 from learnsim.io import FrameSeries
+from learnsim.running.budget import check_memory
 from learnsim.running.dynamics import Progress
 from learnsim.running.models import engine_preconditioner
 from learnsim.running.particles import Particles, build_particles
@@ -150,6 +151,7 @@ def run_sph(
     progress: Progress | None = None,
     on_system: SystemCallback | None = None,
     preconditioner=None,
+    max_memory: float | None = None,
 ) -> SPHResult:
     """Lay out the particles of ``scene``, step them to ``[time].end`` and keep or write the frames.
 
@@ -161,13 +163,17 @@ def run_sph(
         progress: ``progress(step, estimated steps, time)`` after each step.
         on_system: ISPH only, called with each step's pressure system.
         preconditioner: ISPH only, see :func:`make_params`.
+        max_memory: bytes the run may use (see :func:`~learnsim.running.budget.check_memory`);
+            None: the memory this machine has available.
 
     Raises:
-        InputError: bad particles (see :func:`build_particles`) or a ``[time].dt`` above the
-            stable step of the initial state; raised before anything is written.
+        InputError: more particles than ``max_memory`` holds, bad particles (see
+            :func:`build_particles`) or a ``[time].dt`` above the stable step of the initial
+            state; raised before anything is written.
         EngineError: a fixed ``[time].dt`` that the flow makes unstable later, or a state that
             is no longer finite.
     """
+    check_memory(scene, max_memory, keep_frames=out_dir is None)
     t0 = clock.perf_counter()
     engine, params = engine_module(scene), make_params(scene, preconditioner)
     particles = build_particles(scene)
@@ -188,18 +194,18 @@ def run_sph(
     result.timings["particles"] = clock.perf_counter() - t0
 
     frames = scene.output.frames
-    targets = [end * k / frames for k in range(frames + 1)]
     first = _frame(scene, state, 0.0, particles)
     series = nullcontext() if out_dir is None else FrameSeries(out_dir, first.points, None, "vertex")
     output_time, t0 = 0.0, clock.perf_counter()
     with series:
         output_time += _emit(result, series, first, out_dir)
-        for target in targets[1:]:
+        for k in range(1, frames + 1):  # frame times one at a time: nothing in proportion to frames or steps
+            target = end * k / frames
             while target - state.time > 1e-12 * end:
                 state = _step(scene, engine, params, state, target, result, on_system)
                 if progress is not None:
-                    left = (end - state.time) / max(result.dt_max, 1e-300)
-                    progress(result.steps, result.steps + math.ceil(left - 1e-9), state.time)
+                    left = (end - state.time) * result.steps / state.time  # at the mean step so far
+                    progress(result.steps, result.steps + math.ceil(min(left, 1e18) - 1e-9), state.time)
             output_time += _emit(result, series, _frame(scene, state, target, particles), out_dir)
     result.timings["steps"] = clock.perf_counter() - t0 - output_time
     result.timings["output"] = output_time
