@@ -166,3 +166,18 @@ def test_dataset_shards_take_the_umask(tmp_path):
     assert stat.S_IMODE((tmp_path / "a.h5").stat().st_mode) == 0o644
     write_manifest(tmp_path, ["a.h5"])
     assert len(open_dataset(tmp_path)) == 1
+
+
+def test_a_one_step_sph_run_reports_no_infinite_step(tmp_path, capsys):
+    # end = one frame after a step shortened to land on it: no step of full length was taken
+    code, out, err = run_cli(capsys, "run", "hydrostatic_tank", "--set", "sph.spacing=0.1", "--set", "time.end=1e-5",
+                             "--set", "output.frames=1", "--out", tmp_path / "r")  # fmt: skip
+    assert code == 0, err
+    assert "inf" not in out and "each shortened to land on a frame" in out
+
+
+def test_generate_checks_the_memory_of_a_sample_before_creating_anything(tmp_path, capsys):
+    out = tmp_path / "data"
+    _refused(capsys, ["generate", "poisson_obstacles", "--samples", 2, "--workers", 0, "--out", out,
+                      "--max-memory", "1M"], "needs about", "--max-memory")  # fmt: skip
+    assert not out.exists()

@@ -28,6 +28,7 @@ def add_commands(sub) -> None:
     generate.add_argument("--seed", type=int, default=0, help="base random seed (sample i uses (seed, i))")
     generate.add_argument("--device", default="cpu", help="Warp device of the workers")
     generate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    generate.add_argument("--max-memory", help="memory one sample may use, e.g. 64G (default: what is available)")
     generate.set_defaults(handler=generate_command)
 
     kinds = model_kinds()
@@ -62,11 +63,13 @@ def add_commands(sub) -> None:
 
 
 def generate_command(args) -> int:
+    from learnsim.running.budget import parse_size
     from learnsim.running.generate import family_systems, generate_dataset
 
     if args.samples < 1:
         raise InputError(f"--samples = {args.samples} must be at least 1")
-    family = family_systems(args.scene, args.overrides, device=args.device)
+    max_memory = None if args.max_memory is None else parse_size(args.max_memory)
+    family = family_systems(args.scene, args.overrides, device=args.device, max_memory=max_memory)
     out = generate_dataset(
         family,
         args.samples,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from learnsim.core.progress import ProgressBar
 
 
@@ -53,6 +55,7 @@ def _scenes(args) -> int:
 def _run(args) -> int:
     from rich.console import Console
 
+    from learnsim.io.atomic import check_writable
     from learnsim.running.budget import parse_size
     from learnsim.running.run import run_scene
     from learnsim.scenes import load_scene
@@ -61,6 +64,7 @@ def _run(args) -> int:
     scene = load_scene(args.scene, args.overrides)
     console = Console(highlight=False)
     out = args.out if args.out is not None else Path("out") / scene.scene.name
+    check_writable(out, f"--out {out}", folder=True)  # before any work: nothing is computed for nothing
     title = f"running {scene.scene.name} ({scene.kind}, {scene.dim}D)"
     if scene.is_dynamic:
         # SPH scenes estimate the number of steps as they go, so each update sets the total
@@ -102,7 +106,8 @@ def _print_summary(console, result, pvd: Path) -> None:
     else:
         _dynamic_rows(table, result)
     for name, values in result.point_data.items():
-        magnitude = abs(values) if values.ndim == 1 else (values**2).sum(axis=1) ** 0.5
+        scale = float(np.abs(values).max()) or 1.0  # scaled first: squares of 1e200 or 1e-200 overflow or vanish
+        magnitude = np.abs(values) if values.ndim == 1 else np.linalg.norm(values / scale, axis=1) * scale
         table.add_row(f"max |{name}|" + (" (last frame)" if s.is_dynamic else ""), f"{magnitude.max():.6g}")
     for name, values in result.cell_data.items():
         table.add_row(f"max {name}" + (" (last frame)" if s.is_dynamic else ""), f"{values.max():.6g}")
@@ -129,9 +134,11 @@ def _dynamic_rows(table, result) -> None:
 
 
 def _render(args) -> int:
+    from learnsim.io.atomic import check_writable
     from learnsim.io.render import render
 
     out = args.out if args.out is not None else args.pvd.with_name("result.png")
+    check_writable(out, f"--out {out}")
     path = render(args.pvd, out, field=args.field)
     print(f"wrote {path}")
     return 0

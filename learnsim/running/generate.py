@@ -26,7 +26,8 @@ from learnsim.core.progress import ProgressBar
 from learnsim.core.systems import LinearSystem
 from learnsim.io.atomic import check_writable, removing_created_folders
 from learnsim.io.datasets import write_manifest, write_shard
-from learnsim.running.run import run_scene
+from learnsim.running.budget import check_memory
+from learnsim.running.run import resolve_device, run_scene
 from learnsim.scenes.loader import SceneFamily, load_family
 
 MAX_SHARDS = 1_000_000
@@ -185,23 +186,31 @@ def _client(workers: int | None, scheduler: str | None):
 
 
 def family_systems(
-    scene: str | os.PathLike, overrides: Sequence[str] = (), device: str | None = None
+    scene: str | os.PathLike, overrides: Sequence[str] = (), device: str | None = None, max_memory: int | None = None
 ) -> Callable[[int], list[LinearSystem]]:
     """``make_systems(seed)`` of a scene file (or built-in name) with a ``[generate]`` table.
 
     ``overrides`` (``--set``) apply after the sampled values, so they win. The table and one
     sampled scene are checked here, so bad input fails before any worker starts.
 
+    ``max_memory`` (bytes; None: what is available) bounds the memory of one sample's run.
+
     Raises:
-        InputError: see :func:`~learnsim.scenes.loader.load_family`; or a scene that solves no
-            linear system (a WCSPH scene).
+        InputError: see :func:`~learnsim.scenes.loader.load_family`; a scene that solves no
+            linear system (a WCSPH scene), a device that is not there, or a sample too large for
+            the memory (see :mod:`learnsim.running.budget`).
     """
+    resolve_device(device)
     family = load_family(scene, overrides)
-    _check_solves_systems(family.sample(0)[0])
-    return functools.partial(scene_systems, family, device=device)
+    first = family.sample(0)[0]
+    _check_solves_systems(first)
+    check_memory(first, max_memory)  # every sample is checked again when it runs, on its worker
+    return functools.partial(scene_systems, family, device=device, max_memory=max_memory)
 
 
-def scene_systems(family: SceneFamily, seed: int, *, device: str | None = None) -> list[LinearSystem]:
+def scene_systems(
+    family: SceneFamily, seed: int, *, device: str | None = None, max_memory: int | None = None
+) -> list[LinearSystem]:
     """The systems the scene of ``family`` drawn with ``seed`` solves.
 
     Parameters recorded per system: the scene name and every sampled key with its value.
@@ -209,7 +218,7 @@ def scene_systems(family: SceneFamily, seed: int, *, device: str | None = None) 
     scene, values = family.sample(seed)
     _check_solves_systems(scene)
     systems: list[LinearSystem] = []
-    run_scene(scene, device, on_system=systems.append)
+    run_scene(scene, device, on_system=systems.append, max_memory=max_memory)
     parameters = {"scene": scene.scene.name, **values}
     return [replace(s, parameters={**s.parameters, **parameters}) for s in systems]
 

@@ -144,7 +144,7 @@ def run_scene(
     keep_frames = out_dir is None
     if scene.kind == "sph" or scene.mesh.file is None:  # a mesh file is counted once it is read
         check_memory(scene, max_memory, keep_frames=keep_frames)
-    device = _device(device)
+    device = resolve_device(device)
     preconditioner = engine_preconditioner(scene.solver.preconditioner)  # a learned model loads once, here
     if scene.kind == "sph":
         return run_sph(scene, device, out_dir, progress, on_system, preconditioner, max_memory=max_memory)
@@ -301,7 +301,8 @@ def _frame_data(
 # --- scene -> engine inputs -------------------------------------------------------------
 
 
-def _device(device: str | None):
+def resolve_device(device: str | None):
+    """The Warp device named ``device`` ("cpu", "cuda:0"; None: Warp's default); InputError if absent."""
     try:
         return wp.get_device(device)
     except (RuntimeError, ValueError) as err:

@@ -88,7 +88,10 @@ class SPHResult:
         else:
             rows.append(("pressure solve", f"{s.solver.preconditioner} preconditioner, tol {s.solver.tol:g}"))
         fixed = "" if s.time.dt is None else f" (fixed [time].dt = {s.time.dt:g} s)"
-        rows.append(("time steps", f"{self.steps}, dt {self.dt_min:.3g} .. {self.dt_max:.3g} s{fixed}"))
+        if self.dt_max > 0.0:
+            rows.append(("time steps", f"{self.steps}, dt {self.dt_min:.3g} .. {self.dt_max:.3g} s{fixed}"))
+        else:  # every step was shortened to land on a frame
+            rows.append(("time steps", f"{self.steps}, each shortened to land on a frame{fixed}"))
         rows.append(("stable step at t = 0", f"{self.dt_limit:.4g} s"))
         rows.append(("frames", f"{len(self.frame_times)} up to t = {self.frame_times[-1]:g} s"))
         fluid = slice(0, self.n_fluid)
