@@ -86,7 +86,8 @@ def _raise_terminated(signum, frame):
 
 
 def _fail(line: str, code: int) -> int:
-    print(line, file=sys.stderr)
+    # one line whatever the input held: a key typed with a carriage return is shown escaped
+    print("".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in line), file=sys.stderr)
     return code
 
 

@@ -17,11 +17,19 @@ HUGE_INTS = [2**31, 2**63 - 1, -(2**63), 10**20, 10**400]
 
 floats = st.one_of(st.sampled_from(NASTY_FLOATS), st.floats(allow_nan=True, allow_infinity=True))
 integers = st.one_of(st.integers(-3, 12), st.sampled_from(HUGE_INTS))
-texts = st.one_of(st.text(max_size=16), st.sampled_from(["", " ", "x < 0.5", "ic0", "learned:", "learned:none.eqx"]))
+COMMAND_LINE_CHARACTERS = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))
+"""What ``sys.argv`` can hold: no NUL, no lone surrogates (Python maps undecodable bytes to U+DC80..U+DCFF,
+which "\\udcff" among the paths stands for)."""
+texts = st.one_of(
+    st.text(COMMAND_LINE_CHARACTERS, max_size=16),
+    st.sampled_from(["", " ", "x < 0.5", "ic0", "learned:", "learned:none.eqx"]),
+)
 scalars = st.one_of(floats, integers, st.booleans(), texts)
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(COMMAND_LINE_CHARACTERS, max_size=5), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 """Any TOML value: numbers of every kind, strings, booleans, lists and tables, nested."""
@@ -94,7 +102,7 @@ def overrides(draw, max_size: int = 3) -> list[str]:
             key = draw(st.sampled_from(sorted(SMALL_OR_ABSURD)))
             value = draw(SMALL_OR_ABSURD[key])
         else:
-            key = draw(st.sampled_from(KEYS) | st.text(min_size=1, max_size=10))
+            key = draw(st.sampled_from(KEYS) | st.text(COMMAND_LINE_CHARACTERS, min_size=1, max_size=10))
             value = draw(values)
         result.append(f"{key}={toml(value)}" if draw(st.integers(0, 9)) else f"{key}={draw(texts)}")
     return result
@@ -107,4 +115,4 @@ TOKENS = [
     "1", "0.5", "1e308", "1e-320", "nan", "inf", "sqrt(", "abs(", "sin(", "exp(", "log(", "min(", "max(",
     "__import__", "os", ".", "[", "]", "lambda", "'a'", "if", "else", ":", "=", " ", "\n", "\\", "#", "@",
 ]  # fmt: skip
-formulas = st.lists(st.sampled_from(TOKENS), max_size=14).map("".join) | st.text(max_size=24)
+formulas = st.lists(st.sampled_from(TOKENS), max_size=14).map("".join) | st.text(COMMAND_LINE_CHARACTERS, max_size=24)

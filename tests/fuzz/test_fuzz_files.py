@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from learnsim.cli import main
 
 from .outcome import DEEP, DEFAULT, run_command
-from .strategies import values
+from .strategies import COMMAND_LINE_CHARACTERS, values
 
 PATHS = st.sampled_from(
     [
@@ -33,8 +33,10 @@ PATHS = st.sampled_from(
         "x" * 300,
         "new/x.json",
         "adir/.hidden",
-    ]  # fmt: skip
-) | st.text(alphabet=st.characters(blacklist_characters="\x00"), min_size=1, max_size=12)
+        "\udcff",
+    ]
+) | st.text(alphabet=COMMAND_LINE_CHARACTERS, min_size=1, max_size=12)
+"""Paths as a command line can give them (see COMMAND_LINE_CHARACTERS)."""
 
 
 @pytest.fixture(scope="module")
