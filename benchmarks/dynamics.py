@@ -49,7 +49,14 @@ from learnsim.engine import integrate
 from learnsim.engine.adjoint import solve_implicit_vjp
 from learnsim.engine.bridge import rollout
 from learnsim.engine.bridge.operators import Problem, lame_per_point, per_point
-from learnsim.engine.fem import assemble_boundary_value, boundary_sides, box_mesh, discretize, make_dirichlet
+from learnsim.engine.fem import (
+    NeoHookean,
+    assemble_boundary_value,
+    boundary_sides,
+    box_mesh,
+    discretize,
+    make_dirichlet,
+)
 from learnsim.engine.solvers.newton import NewtonReport
 
 SIZE = (1.0, 1.0, 0.8)
@@ -222,7 +229,7 @@ def setup(cells):
     sides, _ = boundary_sides(disc, lambda c: c[:, 2] > SIZE[2] - 1e-9)
     load = assemble_boundary_value(disc, sides, TRACTION).numpy()
     problem = Problem(
-        disc, "neo-hookean", bc.mask, mass="consistent", preconditioner="amg", tol=TOL,
+        disc, NeoHookean(E, NU), bc.mask, mass="consistent", preconditioner="amg", tol=TOL,
         newton_tol=NEWTON_TOL, newton_max_iters=NEWTON_MAX_ITERS,
     )  # fmt: skip
     return disc, bc, load, problem

@@ -60,13 +60,20 @@ def build_loss():
 
     from learnsim.engine.bridge import rollout
     from learnsim.engine.bridge.operators import Problem, lame_per_point, per_point
-    from learnsim.engine.fem import assemble_boundary_value, boundary_sides, box_mesh, discretize, make_dirichlet
+    from learnsim.engine.fem import (
+        LinearElastic,
+        assemble_boundary_value,
+        boundary_sides,
+        box_mesh,
+        discretize,
+        make_dirichlet,
+    )
 
     disc = discretize(box_mesh([LENGTH, HEIGHT], CELLS, "quad"), order=1, components=2)
     bc = make_dirichlet(disc, [(disc.node_positions[:, 0] < 1e-9, None, 0.0)])
     sides, _ = boundary_sides(disc, lambda c: c[:, 0] > LENGTH - 1e-9)
     traction = jnp.asarray(assemble_boundary_value(disc, sides, [0.0, -1.0]).numpy())
-    problem = Problem(disc, "linear", bc.mask, tol=TOL)
+    problem = Problem(disc, LinearElastic(1.0, 0.3), bc.mask, tol=TOL)
     tip = jnp.asarray(np.isclose(disc.node_positions[:, 0], LENGTH))
     zero = jnp.zeros(problem.shape)
 

@@ -23,7 +23,14 @@ import numpy as np
 import optax
 
 from learnsim.engine.bridge.operators import Problem, internal_force, lame_per_point, solve_static
-from learnsim.engine.fem import assemble_boundary_value, boundary_sides, box_mesh, discretize, make_dirichlet
+from learnsim.engine.fem import (
+    LinearElastic,
+    assemble_boundary_value,
+    boundary_sides,
+    box_mesh,
+    discretize,
+    make_dirichlet,
+)
 
 jax.config.update("jax_enable_x64", True)
 NU = 0.3
@@ -34,7 +41,7 @@ def plate(cells: int, noise: float = 0.0, seed: int = 0):
     mesh = box_mesh([1.0, 1.0], [cells, cells], "quad")
     disc = discretize(mesh, order=1, components=2)
     clamped = make_dirichlet(disc, [(disc.node_positions[:, 1] < 1e-9, None, 0.0)])
-    problem = Problem(disc, "linear", clamped.mask)
+    problem = Problem(disc, LinearElastic(1.0, 0.3), clamped.mask)
     top, _ = boundary_sides(disc, lambda c: c[:, 1] > 1 - 1e-9)
     right, _ = boundary_sides(disc, lambda c: c[:, 0] > 1 - 1e-9)
     cases = [(top, [0.0, 1.0]), (top, [1.0, 0.0]), (right, [1.0, 0.0])]

@@ -6,7 +6,7 @@ constrained dofs. For a cotangent u_bar:
     J lambda = u_bar on free dofs, lambda = 0 on constrained dofs   (J = alpha M + K_T(u), symmetric)
     f_bar      = lambda
     u_pred_bar = alpha M lambda
-    c_bar      = -(d f_int / d c)^T lambda               (wp.Tape over the matrix-free f_int)
+    c_bar      = -(d f_int / d c)^T lambda  (c: the material's parameters; wp.Tape over the matrix-free f_int)
     rho_bar    = -alpha (d (M(rho) d) / d rho)^T lambda, d = u - u_pred   (wp.Tape over the mass)
     g_bar      = u_bar - (J lambda) on constrained dofs
 
@@ -55,7 +55,7 @@ class ImplicitCotangents:
     u_pred: np.ndarray
     f: np.ndarray
     dirichlet_values: np.ndarray
-    coefficient: np.ndarray
+    parameters: np.ndarray
     density: np.ndarray
 
 
@@ -63,7 +63,7 @@ def adjoint_solve(body: Body, alpha: float, u: np.ndarray, rhs: np.ndarray) -> n
     """lambda with J(u) lambda = rhs on free dofs and lambda = 0 on constrained dofs."""
     disc = body.disc
     rhs = disc.nodal(rhs * body.free)
-    if body.model == "neo-hookean":
+    if not body.material.linear:
         A = system_matrix(body, alpha, u)
         apply_dirichlet(A, disc.zeros(), disc, body.bc, homogeneous=True)
         preconditioner = body.preconditioner
@@ -73,19 +73,19 @@ def adjoint_solve(body: Body, alpha: float, u: np.ndarray, rhs: np.ndarray) -> n
 
 
 def internal_force_vjp(body: Body, u: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(K_T(u)^T w, (d f_int / d coefficient)^T w) for nodal weights w, by wp.Tape."""
+    """(K_T(u)^T w, (d f_int / d parameters)^T w) for nodal weights w, by wp.Tape."""
     disc = body.disc
     u_wp = wp.array(u, dtype=disc.value_type, device=disc.device, requires_grad=True)
-    coefficient = wp.clone(body.coefficient, requires_grad=True)
+    parameters = wp.clone(body.parameters, requires_grad=True)
     # the output must require grad too, or the tape has nothing to seed
     out = wp.zeros(disc.n_nodes, dtype=disc.value_type, device=disc.device, requires_grad=True)
     tape = wp.Tape()
     with tape:
-        internal_force(replace(body, coefficient=coefficient), u_wp, out=out)
+        internal_force(replace(body, parameters=parameters), u_wp, out=out)
     with _backward_warnings_silenced():
         tape.backward(grads={out: disc.nodal(weights)})
     # .numpy() is a view of Warp memory on CPU: copy before the arrays go away
-    return u_wp.grad.numpy().copy(), coefficient.grad.numpy().copy()
+    return u_wp.grad.numpy().copy(), parameters.grad.numpy().copy()
 
 
 def mass_vjp(body: Body, a: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -121,16 +121,16 @@ def mass_vjp(body: Body, a: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def solve_implicit_vjp(
     body: Body, alpha: float, u: np.ndarray, u_pred: np.ndarray, u_bar: np.ndarray
 ) -> ImplicitCotangents:
-    """Cotangents of (u_pred, f, g, coefficient, density) given the solution u and its cotangent."""
+    """Cotangents of (u_pred, f, g, parameters, density) given the solution u and its cotangent."""
     free = body.free
     lam = adjoint_solve(body, alpha, u, u_bar)
-    k_lam, coefficient_bar = internal_force_vjp(body, u, lam)
+    k_lam, parameters_bar = internal_force_vjp(body, u, lam)
     m_lam = apply_mass(body, lam) if alpha != 0.0 else np.zeros_like(lam)
     density_bar = -alpha * mass_vjp(body, u - u_pred, lam) if alpha != 0.0 else np.zeros(body.density.shape)
     return ImplicitCotangents(
         u_pred=alpha * m_lam,
         f=lam,
         dirichlet_values=np.where(free, 0.0, u_bar - (alpha * m_lam + k_lam)),
-        coefficient=-coefficient_bar,
+        parameters=-parameters_bar,
         density=density_bar,
     )

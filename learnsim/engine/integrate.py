@@ -34,10 +34,10 @@ from warp.sparse import BsrMatrix, bsr_axpy, bsr_copy, bsr_diag
 from learnsim.core.errors import InputError
 from learnsim.core.systems import SystemCallback
 from learnsim.engine.fem import forms
-from learnsim.engine.fem.assembly import assemble_diffusion, assemble_linear_elasticity, assemble_mass, make_field
+from learnsim.engine.fem.assembly import assemble_mass, make_field
 from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet, project_rhs
 from learnsim.engine.fem.discretization import Discretization
-from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_tangent
+from learnsim.engine.fem.materials import Material
 from learnsim.engine.fem.statics import near_nullspace, solve_linear_system
 from learnsim.engine.numerics import check_matrix
 from learnsim.engine.schemes import State, explicit_update, implicit_alpha, implicit_terms, update
@@ -45,7 +45,6 @@ from learnsim.engine.solvers import SolveResult, bsr_to_csr, make_preconditioner
 from learnsim.engine.solvers.newton import NewtonReport, newton
 
 SCHEMES = ("explicit", "implicit-euler", "newmark")
-MODELS = ("linear", "neo-hookean", "diffusion")
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,16 +53,18 @@ class Body:
 
     Attributes:
         disc: the discretisation (vector for elasticity, scalar for diffusion).
-        model: "linear" | "neo-hookean" | "diffusion".
-        coefficient: per quadrature point, vec2d (lambda, mu) in Pa, or float64 conductivity (W/m/K).
+        material: the constitutive law (see :mod:`learnsim.engine.fem.materials`): its internal
+            force, tangent and energy, and whether the problem is second order.
+        parameters: the law's parameters per quadrature point (e.g. vec2d (lambda, mu) in Pa, or
+            float64 conductivity in W/m/K).
         density: per quadrature point, float64: rho (kg/m^3), or heat capacity rho c (J/m^3/K).
         bc: Dirichlet values, held fixed in time (their rates are zero).
         mass: "consistent" | "lumped" (row sums; HRZ diagonal scaling where row sums are not positive).
     """
 
     disc: Discretization
-    model: str
-    coefficient: wp.array
+    material: Material
+    parameters: wp.array
     density: wp.array
     bc: Dirichlet
     mass: str = "consistent"
@@ -75,7 +76,7 @@ class Body:
 
     @property
     def second_order(self) -> bool:
-        return self.model != "diffusion"
+        return self.material.second_order
 
     @property
     def free(self) -> np.ndarray:
@@ -84,44 +85,25 @@ class Body:
 
 
 def make_body(
-    disc: Discretization, model: str, coefficient, density, bc: Dirichlet, mass: str = "consistent", **solver
-) -> Body:
-    """A Body with coefficients given as constants, per cell or per quadrature point."""
-    if model not in MODELS:
-        raise InputError(f"model '{model}' is not one of {', '.join(MODELS)}")
+    disc: Discretization, material: Material, density, bc: Dirichlet, mass: str = "consistent", parameters=None,
+    **solver,
+) -> Body:  # fmt: skip
+    """A Body; ``parameters`` (constant, per cell or per quadrature point) default to the material's own."""
+    if not isinstance(material, Material):
+        raise InputError(f"material {material!r} is not a learnsim material (see learnsim.engine.fem.materials)")
     if mass not in ("consistent", "lumped"):
         raise InputError(f"mass '{mass}' must be 'consistent' or 'lumped'")
-    dtype = wp.float64 if model == "diffusion" else wp.vec2d
-    coefficient = wp.array(
-        disc.per_point(coefficient, () if model == "diffusion" else (2,)), dtype=dtype, device=disc.device
-    )
     density = wp.array(disc.per_point(density), dtype=wp.float64, device=disc.device)
-    return Body(disc=disc, model=model, coefficient=coefficient, density=density, bc=bc, mass=mass, **solver)
+    return Body(disc=disc, material=material, parameters=material.parameters(disc, parameters), density=density,
+                bc=bc, mass=mass, **solver)  # fmt: skip
 
 
 # --- forces (Warp, differentiable with wp.Tape) -----------------------------------------
 
 
 def internal_force(body: Body, u: wp.array, out: wp.array | None = None) -> wp.array:
-    """f_int(u): K u for linear models, the neo-Hookean internal force otherwise (nodal array).
-
-    For linear models this is the bilinear stiffness form with the discrete field u in the trial
-    slot, which warp.fem integrates as a linear form: K u without assembling K.
-    """
-    form, field, name = {
-        "linear": (forms.linear_elasticity_form, "u", "lame"),
-        "neo-hookean": (forms.neo_hookean_residual_form, "u_cur", "lame"),
-        "diffusion": (forms.diffusion_form, "u", "conductivity"),
-    }[body.model]
-    disc = body.disc
-    return fem.integrate(
-        form,
-        quadrature=disc.quadrature,
-        fields={field: make_field(disc, u), "v": fem.make_test(disc.space, domain=disc.cells)},
-        values={name: body.coefficient},
-        output=out,
-        output_dtype=disc.value_type,
-    )
+    """f_int(u) of the body's material (nodal array); K u for a linear law."""
+    return body.material.internal_force(body.disc, u, body.parameters, out=out)
 
 
 def _row_sums(body: Body) -> np.ndarray:
@@ -204,14 +186,10 @@ def mass_matrix(body: Body) -> BsrMatrix:
 
 
 def stiffness_matrix(body: Body, u: np.ndarray | None = None) -> BsrMatrix:
-    """K (linear models) or the tangent K_T(u) (neo-Hookean; u = 0 if not given)."""
+    """The tangent K_T(u) of the body's material (u = 0 if not given); K for a linear law."""
     disc = body.disc
-    if body.model == "diffusion":
-        return assemble_diffusion(disc, body.coefficient.numpy())
-    if body.model == "linear":
-        return assemble_linear_elasticity(disc, body.coefficient.numpy())
-    u = np.zeros((disc.n_nodes, disc.components)) if u is None else u
-    return neo_hookean_tangent(disc, disc.nodal(u), body.coefficient)
+    u = disc.zeros() if u is None else disc.nodal(u)
+    return body.material.tangent(disc, u, body.parameters)
 
 
 def system_matrix(body: Body, alpha: float, u: np.ndarray | None = None) -> BsrMatrix:
@@ -225,7 +203,7 @@ def system_matrix(body: Body, alpha: float, u: np.ndarray | None = None) -> BsrM
 
 @functools.lru_cache(maxsize=8)
 def _linear_system(body: Body, alpha: float):
-    """(alpha M + K, its Dirichlet projection, preconditioner) for a linear model."""
+    """(alpha M + K, its Dirichlet projection, preconditioner) for a linear law."""
     A_full = system_matrix(body, alpha)
     A = bsr_copy(A_full)
     apply_dirichlet(A, body.disc.zeros(), body.disc, body.bc, homogeneous=True)
@@ -267,11 +245,11 @@ def solve_implicit(
     linear system solved: kind "diffusion-implicit" for heat conduction, "fem-implicit" for
     elasticity (the Newton corrections of a neo-Hookean step included).
     """
-    kind = "diffusion-implicit" if body.model == "diffusion" else "fem-implicit"
+    kind = "fem-implicit" if body.second_order else "diffusion-implicit"
     disc, free = body.disc, body.free
     report = NewtonReport() if report is None else report
     g = body.bc.values.reshape(u_pred.shape) if dirichlet_values is None else dirichlet_values
-    if body.model != "neo-hookean":
+    if body.material.linear:
         # linear: (alpha M + K) u = f + alpha M u_pred, matrix and preconditioner reused across steps
         A_full, A, preconditioner = _linear_system(body, alpha)
         rhs = disc.nodal(f + alpha * apply_mass(body, u_pred))
@@ -290,7 +268,7 @@ def solve_implicit(
     def potential(u):
         d = u - u_pred
         inertia = 0.5 * alpha * float(np.sum(d * apply_mass(body, d)))
-        return inertia + neo_hookean_energy(disc, disc.nodal(u), body.coefficient) - float(np.sum(f * u))
+        return inertia + body.material.energy(disc, disc.nodal(u), body.parameters) - float(np.sum(f * u))
 
     def correction(u, r) -> tuple[np.ndarray, SolveResult]:
         A = system_matrix(body, alpha, u)
@@ -369,15 +347,10 @@ def energies(body: Body, state: State) -> tuple[float, float]:
     """(kinetic, stored) energy in J for elastodynamics; stored = strain energy."""
     disc = body.disc
     kinetic = 0.5 * float(np.sum(state.v * apply_mass(body, state.v)))
-    if body.model == "neo-hookean":
-        stored = neo_hookean_energy(disc, disc.nodal(state.u), body.coefficient)
-    else:
-        stored = 0.5 * float(np.sum(state.u * internal_force(body, disc.nodal(state.u)).numpy()))
-    return kinetic, stored
+    return kinetic, body.material.energy(disc, disc.nodal(state.u), body.parameters)
 
 
 __all__ = [
-    "MODELS",
     "SCHEMES",
     "Body",
     "State",

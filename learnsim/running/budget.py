@@ -66,6 +66,7 @@ from pathlib import Path
 
 from learnsim.core.errors import InputError
 from learnsim.core.mesh import ELEMENTS
+from learnsim.engine.fem.materials import LAWS
 from learnsim.engine.sph.kernels import SUPPORT_FACTOR
 from learnsim.running.particles import particle_count
 from learnsim.scenes.checker import format_value
@@ -93,7 +94,7 @@ _FEM = {
     "fixed": 14e6,  # kernels loaded by a run
     "time-dependent": 56e6,  # the integrator's kernels
 }
-_PER_ENTRY = {"implicit-euler": 48.0, "newmark": 48.0, "neo-hookean": 100.0}
+_PER_ENTRY = {"implicit-euler": 48.0, "newmark": 48.0, "nonlinear": 100.0}
 """Bytes per matrix value on top: the matrices an implicit scheme keeps (alpha M + K and its
 Dirichlet projection); a Newton solve's tangents."""
 _PRECONDITIONER = {"amg": 16.0, "ic0": 37.0, "learned": 37.0}
@@ -197,8 +198,8 @@ def _fem(scene: Scene, keep_frames: bool, mesh) -> Estimate:
 
 
 def _per_entry(scene: Scene) -> float:
-    if scene.kind == "elasticity" and scene.material.model == "neo-hookean":
-        return _PER_ENTRY["neo-hookean"]
+    if scene.kind == "elasticity" and not LAWS[scene.material.model].linear:
+        return _PER_ENTRY["nonlinear"]  # a tangent per Newton iteration (calibrated on neo-Hookean)
     return 0.0 if scene.time is None else _PER_ENTRY.get(scene.time.integrator, 0.0)
 
 

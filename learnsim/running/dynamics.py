@@ -21,7 +21,7 @@ from learnsim.core.expression import Expression
 from learnsim.core.systems import SystemCallback
 from learnsim.engine.fem.boundary import Dirichlet
 from learnsim.engine.fem.discretization import Discretization
-from learnsim.engine.fem.materials import LinearElastic, NeoHookean
+from learnsim.engine.fem.materials import Material
 from learnsim.engine.integrate import Body, State, implicit_alpha, initial_state, make_body, stable_time_step, step
 from learnsim.engine.solvers.newton import NewtonReport
 from learnsim.running.models import engine_preconditioner
@@ -125,7 +125,7 @@ def make_time_problem(
     bc: Dirichlet,
     loads: Sequence[TimedLoad],
     coefficient,
-    material: LinearElastic | NeoHookean | None = None,
+    material: Material,
     on_system: SystemCallback | None = None,
     preconditioner=None,
 ) -> TimeProblem:
@@ -134,9 +134,9 @@ def make_time_problem(
     Args:
         disc, bc: the scene's discretisation and Dirichlet values.
         loads: the scene's loads, assembled (at their given values) in the scene's order.
-        coefficient: (lambda, mu) in Pa for elasticity, conductivity (W/m/K) for diffusion:
-            a constant or per quadrature point.
-        material: elasticity only, the material law.
+        coefficient: the material's parameters (e.g. (lambda, mu) in Pa, or the conductivity in
+            W/m/K): a constant or per quadrature point.
+        material: the law (:class:`~learnsim.engine.fem.materials.Conduction` for diffusion).
         on_system: called with every linear system the rollout solves (kept in the problem).
         preconditioner: the engine's preconditioner (a name or a factory); None: the scene's.
 
@@ -146,12 +146,11 @@ def make_time_problem(
     """
     time, solver = scene.time, scene.solver
     elasticity = scene.kind == "elasticity"
-    model = ("neo-hookean" if isinstance(material, NeoHookean) else "linear") if elasticity else "diffusion"
     density = scene.material.density if elasticity else scene.material.heat_capacity
     if preconditioner is None:
         preconditioner = engine_preconditioner(solver.preconditioner)
     body = make_body(
-        disc, model, coefficient, density, bc, time.mass, preconditioner=preconditioner, tol=solver.tol,
+        disc, material, density, bc, time.mass, parameters=coefficient, preconditioner=preconditioner, tol=solver.tol,
         max_iters=solver.max_iters, newton_tol=solver.newton_tol, newton_max_iters=solver.newton_max_iters,
     )  # fmt: skip
     dt_limit = None
@@ -190,7 +189,7 @@ def simulate(
             no longer finite (an unstable explicit step).
     """
     body, dt = problem.body, problem.dt
-    nonlinear = body.model == "neo-hookean"
+    nonlinear = not body.material.linear
     state = problem.initial
     yield 0, 0.0, state
     f_old = external_load(problem.loads, 0.0, state.u)

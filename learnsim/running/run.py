@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +25,14 @@ from learnsim.core.mesh import Mesh, box_mesh, quadrilateral_mesh
 from learnsim.core.systems import SystemCallback
 from learnsim.engine.fem.assembly import (
     assemble_boundary_value,
-    assemble_diffusion,
-    assemble_linear_elasticity,
     assemble_pressure,
     assemble_source,
 )
 from learnsim.engine.fem.boundary import Dirichlet, boundary_sides, make_dirichlet
 from learnsim.engine.fem.discretization import Discretization, discretize
-from learnsim.engine.fem.materials import LinearElastic, NeoHookean
+from learnsim.engine.fem.materials import LAWS, Conduction, Material
 from learnsim.engine.fem.postprocess import von_mises_per_cell
-from learnsim.engine.fem.statics import StaticResult, solve_linear_static, solve_neo_hookean
+from learnsim.engine.fem.statics import StaticResult, solve_linear_static, solve_nonlinear_static
 from learnsim.engine.integrate import energies
 from learnsim.io import FrameSeries, read_mesh
 from learnsim.running.budget import check_memory
@@ -160,8 +158,8 @@ def run_scene(
     t0 = time.perf_counter()
     bc = _dirichlet(scene, disc)
     loads = _loads(scene, disc)
-    material = _material(scene) if elasticity else None
-    coefficient = _lame(disc, material) if elasticity else _conductivity(scene, disc)
+    material = _material(scene)
+    coefficient = _parameters(disc, material) if elasticity else _conductivity(scene, disc)
     if scene.is_dynamic:
         problem = make_time_problem(scene, disc, bc, loads, coefficient, material, on_system, preconditioner)
         timings["assemble"] = time.perf_counter() - t0
@@ -181,39 +179,22 @@ def _solve_static(
     ``result``'s fields and timings; ``t0`` is when assembly started, ``preconditioner`` the engine's."""
     scene, disc, timings = result.scene, result.discretization, result.timings
     load = disc.nodal(sum(load.vector for load in loads) if loads else np.zeros(_shape(disc)))
-    if material is None:
-        stiffness = assemble_diffusion(disc, coefficient)
-    elif isinstance(material, LinearElastic):
-        stiffness = assemble_linear_elasticity(disc, coefficient)
+    parameters = material.parameters(disc, coefficient)
+    if material.linear:
+        stiffness = material.tangent(disc, disc.zeros(), parameters)
     timings["assemble"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     solver = scene.solver
-    if isinstance(material, NeoHookean):
-        solution = solve_neo_hookean(
-            disc,
-            coefficient,
-            load,
-            bc,
-            preconditioner,
-            solver.tol,
-            solver.max_iters,
-            solver.newton_tol,
-            solver.newton_max_iters,
-            solver.load_steps,
-            on_system=on_system,
+    if material.linear:
+        solution = solve_linear_static(
+            disc, stiffness, load, bc, preconditioner, solver.tol, solver.max_iters, on_system=on_system
         )
     else:
-        solution = solve_linear_static(
-            disc,
-            stiffness,
-            load,
-            bc,
-            preconditioner,
-            solver.tol,
-            solver.max_iters,
-            on_system=on_system,
-        )
+        solution = solve_nonlinear_static(
+            disc, material, parameters, load, bc, preconditioner, solver.tol, solver.max_iters, solver.newton_tol,
+            solver.newton_max_iters, solver.load_steps, on_system=on_system,
+        )  # fmt: skip
     timings["solve"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -244,7 +225,7 @@ def write_result(result: RunResult | SPHResult, out_dir: str | Path) -> Path:
 def _rollout(
     result: RunResult,
     problem: TimeProblem,
-    material: LinearElastic | NeoHookean | None,
+    material: Material,
     out_dir: str | Path | None,
     progress: Progress | None,
 ) -> RunResult:
@@ -310,20 +291,24 @@ def resolve_device(device: str | None):
         raise InputError(f"--device {device}: not available ({err}); available: {available}") from None
 
 
-def _material(scene: Scene) -> LinearElastic | NeoHookean:
-    m = scene.material
-    if m.model == "neo-hookean":
-        return NeoHookean(m.E, m.nu)
-    return LinearElastic(m.E, m.nu, m.plane or "strain")
+def _material(scene: Scene) -> Material:
+    """The scene's law, from the keys of ``[material]`` it takes (the scene checks allowed no others)."""
+    if scene.kind == "diffusion":
+        return Conduction()  # the conductivity varies in space: given per point (see _conductivity)
+    law = LAWS[scene.material.model]
+    spec = scene.material
+    values = {f.name: getattr(spec, f.name) for f in fields(law) if f.init and getattr(spec, f.name, None) is not None}
+    return law(**values)
 
 
-def _lame(disc: Discretization, material: LinearElastic | NeoHookean) -> np.ndarray:
-    """(lambda, mu) in Pa at every quadrature point, (n_qp, 2).
+def _parameters(disc: Discretization, material: Material) -> np.ndarray:
+    """The material's parameters at every quadrature point, (n_qp, ...).
 
     Spelled out per point: ``Discretization.per_point`` would read a constant pair as one
     value per cell on a mesh of exactly two cells.
     """
-    return np.tile(np.asarray(material.lame(disc.dim), dtype=np.float64), (disc.quadrature_points.shape[0], 1))
+    values = np.asarray(material.point_parameters(disc.dim), dtype=np.float64)
+    return np.tile(values, (disc.quadrature_points.shape[0], *([1] * values.ndim)))
 
 
 def _conductivity(scene: Scene, disc: Discretization):

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from learnsim.core.expression import Expression
+from learnsim.engine.fem.materials import LAWS
 from learnsim.engine.integrate import SCHEMES
 from learnsim.engine.solvers.preconditioners import PRECONDITIONER_NAMES
 
 KINDS = ("diffusion", "elasticity", "sph")
 GENERATORS = ("box", "quadrilateral")
-MODELS = ("linear", "neo-hookean")
+MODELS = tuple(LAWS)
+"""Solid laws (``[material] model``): the engine's, see :mod:`learnsim.engine.fem.materials`."""
 PLANES = ("strain", "stress")
 BC_TYPES = {"elasticity": ("fixed", "displacement"), "diffusion": ("fixed",)}
 LOAD_TYPES = {"elasticity": ("traction", "pressure", "body", "gravity"), "diffusion": ("traction", "body")}

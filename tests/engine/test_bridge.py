@@ -12,7 +12,15 @@ import pytest
 
 from learnsim.engine.bridge import rollout as bridge
 from learnsim.engine.bridge.operators import Problem, internal_force, lame_per_point, per_point, solve_mass
-from learnsim.engine.fem import assemble_boundary_value, boundary_sides, box_mesh, discretize, make_dirichlet
+from learnsim.engine.fem import (
+    LinearElastic,
+    NeoHookean,
+    assemble_boundary_value,
+    boundary_sides,
+    box_mesh,
+    discretize,
+    make_dirichlet,
+)
 
 STEPS = 50
 PRECONDITIONER = "ic0"
@@ -29,7 +37,9 @@ def make_loss(model, scheme, mass, dt, load_scale):
     sides, _ = boundary_sides(disc, lambda c: c[:, 0] > 4.0 - 1e-9)
     unit_load = jnp.asarray(assemble_boundary_value(disc, sides, [0.0, -1.0]).numpy())
     # tiny systems: IC(0) is cheaper than building an AMG hierarchy at every Newton iteration
-    problem = Problem(disc, model, bc.mask, mass=mass, preconditioner=PRECONDITIONER, tol=1e-13)
+    # the law's constants are not used: its parameters come per point (lame below)
+    law = NeoHookean(1.0, 0.3) if model == "neo-hookean" else LinearElastic(1.0, 0.3)
+    problem = Problem(disc, law, bc.mask, mass=mass, preconditioner=PRECONDITIONER, tol=1e-13)
     X = disc.node_positions
     tip = jnp.asarray(np.isclose(X[:, 0], 4.0))
     ramp = jnp.linspace(0.0, 1.0, STEPS + 1)

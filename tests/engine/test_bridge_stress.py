@@ -17,7 +17,7 @@ from learnsim.engine.bridge.operators import (
     lame_per_point,
     stress_divergence,
 )
-from learnsim.engine.fem import box_mesh, discretize, lame_from_young_poisson
+from learnsim.engine.fem import NeoHookean, box_mesh, discretize, lame_from_young_poisson
 
 
 def neo_hookean_stress(F, lam, mu):
@@ -32,7 +32,7 @@ def setting(request):
     element, cells, order = request.param
     dim = len(cells)
     disc = discretize(box_mesh([1.0] * dim, cells, element), order=order, components=dim)
-    problem = Problem(disc, "neo-hookean", np.zeros((disc.n_nodes, dim), dtype=bool))
+    problem = Problem(disc, NeoHookean(1.0, 0.3), np.zeros((disc.n_nodes, dim), dtype=bool))
     u = 0.05 * np.random.default_rng(0).standard_normal(problem.shape)
     return problem, jnp.asarray(u)
 

@@ -14,7 +14,7 @@ from learnsim.core.errors import InputError
 from learnsim.core.mesh import box_mesh
 from learnsim.engine.fem.boundary import make_dirichlet
 from learnsim.engine.fem.discretization import discretize
-from learnsim.engine.fem.materials import LinearElastic, NeoHookean
+from learnsim.engine.fem.materials import Conduction, LinearElastic, NeoHookean
 from learnsim.engine.integrate import (
     SCHEMES,
     energies,
@@ -38,7 +38,7 @@ def _beam(mass: str, model: str = "linear", cells=(8, 1), size=(4.0, 0.5), E: fl
     disc = discretize(mesh, 2, components=2, device=DEVICE)
     bc = make_dirichlet(disc, [(disc.node_positions[:, 0] < 1e-9, None, np.zeros(2))])
     law = NeoHookean(E, 0.3) if model == "neo-hookean" else LinearElastic(E, 0.3)
-    return make_body(disc, model, law.lame(2), 1.0, bc, mass, preconditioner="amg", tol=1e-12, newton_tol=1e-10)
+    return make_body(disc, law, 1.0, bc, mass, preconditioner="amg", tol=1e-12, newton_tol=1e-10)
 
 
 def _released(body, speed: float = 0.1):
@@ -143,7 +143,7 @@ def test_axial_bar_period(scheme, mass):
     the tip's zero crossings are half a period apart (measured 4.005 Newmark at dt = T / 50, 3.99996 explicit
     at half the stable step: 2% allowed)."""
     disc, bc = _axial_bar()
-    body = make_body(disc, "linear", LinearElastic(1.0, 0.0).lame(2), 1.0, bc, mass, preconditioner="amg", tol=1e-12)
+    body = make_body(disc, LinearElastic(1.0, 0.0), 1.0, bc, mass, preconditioner="amg", tol=1e-12)
     x = disc.node_positions
     v0 = np.zeros((disc.n_nodes, 2))
     v0[:, 0] = np.sin(np.pi * x[:, 0] / 2)
@@ -179,7 +179,7 @@ def test_heat_first_mode_decay(scheme, tolerance):
     (measured 2e-6), and the measured rate is the exact pi^2 within 3% (implicit Euler, first order:
     measured -2.4%) and 1e-3 (Crank-Nicolson: measured +2e-4)."""
     disc, bc = _strip(0.0, 0.0)
-    body = make_body(disc, "diffusion", 1.0, 1.0, bc, "consistent", preconditioner="amg", tol=1e-12)
+    body = make_body(disc, Conduction(1.0), 1.0, bc, "consistent", preconditioner="amg", tol=1e-12)
     x = disc.node_positions[:, 0]
     t0 = np.sin(np.pi * x)
     zero = np.zeros_like(t0)
@@ -200,7 +200,7 @@ def test_heat_first_mode_decay(scheme, tolerance):
 def test_heat_converges_to_the_steady_solution():
     """T = 0 at x = 0, T = 1 at x = 1, starting cold: T(x, t) -> x (to 1e-6 after 40 implicit Euler steps of 0.05 s)."""
     disc, bc = _strip(0.0, 1.0)
-    body = make_body(disc, "diffusion", 1.0, 1.0, bc, "consistent", preconditioner="amg", tol=1e-12)
+    body = make_body(disc, Conduction(1.0), 1.0, bc, "consistent", preconditioner="amg", tol=1e-12)
     zero = np.zeros(disc.n_nodes)
     states = _rollout(body, initial_state(body, zero, zero, zero), 0.05, 40, "implicit-euler", zero)
     x = disc.node_positions[:, 0]
@@ -255,7 +255,7 @@ def test_p2_tet_lumped_mass_is_positive_and_density_gradients_refuse_hrz():
 
     disc = discretize(box_mesh([1.0, 1.0, 1.0], [1, 1, 1], "tet"), order=2, components=3)
     bc = make_dirichlet(disc, [(disc.node_positions[:, 0] < 1e-9, None, 0.0)])
-    body = integrate.make_body(disc, "linear", (1.0, 1.0), 2.0, bc, mass="lumped")
+    body = integrate.make_body(disc, LinearElastic(1.0, 0.3), 2.0, bc, mass="lumped", parameters=(1.0, 1.0))
     assert integrate.lumped_mass_is_hrz(body)
     m = integrate.lumped_mass(body)
     assert m.min() > 0.0 and m[:, 0].sum() == pytest.approx(2.0, rel=1e-12)  # density 2 x unit volume

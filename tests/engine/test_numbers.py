@@ -18,7 +18,7 @@ from learnsim.engine.fem.assembly import (
 )
 from learnsim.engine.fem.boundary import boundary_sides, make_dirichlet
 from learnsim.engine.fem.discretization import discretize
-from learnsim.engine.fem.materials import LinearElastic
+from learnsim.engine.fem.materials import Conduction, LinearElastic
 from learnsim.engine.fem.statics import check_constrained_parts, solve_linear_static
 from learnsim.engine.integrate import implicit_alpha, initial_state, make_body, step
 from learnsim.engine.numerics import NORM_LIMIT, TINY, check_matrix, check_vector, power_of_two_scale, safe_norm
@@ -158,7 +158,7 @@ def test_alpha_is_unchanged_for_usual_steps():
 @pytest.mark.parametrize("dt", [1e-300, 1e-160])  # dt^2 underflows to zero; 4 / dt^2 overflows
 def test_tiny_step_of_elastodynamics_names_the_time_step(dt):
     disc, bc = _beam(order=1)
-    body = make_body(disc, "linear", LinearElastic(1000.0, 0.3).lame(2), 1.0, bc)
+    body = make_body(disc, LinearElastic(1000.0, 0.3), 1.0, bc)
     zero = np.zeros((disc.n_nodes, 2))
     state = initial_state(body, zero, zero, zero)
     with pytest.raises(
@@ -173,7 +173,7 @@ def test_heat_step_of_1e_300_s_is_computed_and_changes_nothing(scheme):
     disc = discretize(box_mesh([1.0, 1.0], [4, 4], "quad"), 1, components=1, device=DEVICE)
     x = disc.node_positions[:, 0]
     bc = make_dirichlet(disc, [(x < 1e-9, None, np.array([0.0])), (x > 1 - 1e-9, None, np.array([1.0]))])
-    body = make_body(disc, "diffusion", 1.0, 1.0, bc, preconditioner="amg")
+    body = make_body(disc, Conduction(1.0), 1.0, bc, preconditioner="amg")
     u0 = x.copy()  # the steady state: no change at any step
     state = initial_state(body, u0, np.zeros_like(u0), np.zeros_like(u0))
     new = step(body, state, 1e-300, scheme, np.zeros_like(u0), np.zeros_like(u0))

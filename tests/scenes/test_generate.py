@@ -10,7 +10,7 @@ import scipy.sparse.linalg as spla
 
 from learnsim.core.errors import InputError
 from learnsim.core.expression import Expression
-from learnsim.engine.fem import box_mesh, discretize, make_dirichlet
+from learnsim.engine.fem import Conduction, box_mesh, discretize, make_dirichlet
 from learnsim.engine.fem.assembly import assemble_diffusion, assemble_linear_elasticity, assemble_source
 from learnsim.engine.fem.statics import solve_linear_static
 from learnsim.engine.integrate import State, make_body, step
@@ -135,7 +135,7 @@ def test_elasticity_and_implicit_hooks():
     np.testing.assert_allclose(system.solution, spla.spsolve(system.matrix.tocsc(), system.rhs), rtol=1e-8, atol=1e-12)
 
     disc, k, bc = _diffusion_problem((4, 4))
-    body = make_body(disc, "diffusion", k, 1.0, bc, preconditioner="ic0", tol=1e-12)
+    body = make_body(disc, Conduction(), 1.0, bc, parameters=k, preconditioner="ic0", tol=1e-12)
     u0 = np.zeros(disc.n_nodes)
     state = State(u=u0, v=u0, a=u0)
     recorded = []

@@ -13,6 +13,7 @@ import scipy.sparse.linalg as spla
 
 from learnsim.engine.bridge.operators import Problem, lame_per_point, solve_static
 from learnsim.engine.fem import (
+    LinearElastic,
     apply_dirichlet,
     assemble_boundary_value,
     assemble_linear_elasticity,
@@ -30,7 +31,7 @@ def cantilever():
     bc = make_dirichlet(disc, [(disc.node_positions[:, 0] < 1e-9, None, 0.0)])
     sides, _ = boundary_sides(disc, lambda c: c[:, 0] > 10.0 - 1e-9)
     unit_load = jnp.asarray(assemble_boundary_value(disc, sides, [0.0, -1.0, 0.0]).numpy())
-    problem = Problem(disc, "linear", bc.mask, tol=1e-13)
+    problem = Problem(disc, LinearElastic(1.0, 0.3), bc.mask, tol=1e-13)
     tip = jnp.asarray(np.isclose(disc.node_positions[:, 0], 10.0))
 
     def tip_deflection(E, P):

@@ -26,22 +26,26 @@ from learnsim.engine.adjoint import internal_force_vjp, mass_vjp, solve_implicit
 from learnsim.engine.fem.assembly import assemble_stress_divergence, displacement_gradients
 from learnsim.engine.fem.boundary import Dirichlet
 from learnsim.engine.fem.discretization import Discretization
+from learnsim.engine.fem.materials import Material
 
 
 class Problem:
-    """What stays fixed while parameters change: discretisation, model, constrained dofs, mass kind
+    """What stays fixed while parameters change: discretisation, material, constrained dofs, mass kind
     and solver settings. Hashable by identity, so it is a static argument of the primitives.
+
+    The differentiable ``coefficient`` of the primitives is the material's parameter array per
+    quadrature point (``(n_qp, 2)`` Lame parameters for the elastic laws, ``(n_qp,)`` conductivity).
 
     Bodies (and their assembled matrices and preconditioners) are cached by parameter value, so a
     rollout with fixed parameters assembles once.
     """
 
-    def __init__(self, disc: Discretization, model: str, constrained: np.ndarray, mass: str = "consistent",
+    def __init__(self, disc: Discretization, material: Material, constrained: np.ndarray, mass: str = "consistent",
                  preconditioner: str = "amg", tol: float = 1e-12, max_iters: int | None = None,
                  newton_tol: float = 1e-10, newton_max_iters: int = 30, cache_size: int = 8):  # fmt: skip
         """``constrained``: (n_nodes, components) bool mask of Dirichlet dofs."""
         self.disc = disc
-        self.model = model
+        self.material = material
         self.mask = np.asarray(constrained, dtype=bool).reshape(disc.n_nodes, disc.components)
         self.mass = mass
         self.solver = dict(preconditioner=preconditioner, tol=tol, max_iters=max_iters,
@@ -60,7 +64,7 @@ class Problem:
 
     @property
     def second_order(self) -> bool:
-        return self.model != "diffusion"
+        return self.material.second_order
 
     def body(self, coefficient: np.ndarray, density: np.ndarray) -> integrate.Body:
         key = hashlib.sha1(np.ascontiguousarray(coefficient).tobytes() + np.ascontiguousarray(density).tobytes())
@@ -70,7 +74,7 @@ class Problem:
                 self._bodies.pop(next(iter(self._bodies)))
             bc = Dirichlet(mask=self.mask, values=np.zeros(self.mask.shape))
             self._bodies[key] = integrate.make_body(
-                self.disc, self.model, coefficient, density, bc, self.mass, **self.solver
+                self.disc, self.material, density, bc, self.mass, parameters=coefficient, **self.solver
             )
         return self._bodies[key]
 
@@ -101,8 +105,8 @@ def _shape(x) -> jax.ShapeDtypeStruct:
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def solve_implicit(problem: Problem, alpha: float, u_pred, f, g, coefficient, density):
     """u with alpha M(density) (u - u_pred) + f_int(u; coefficient) = f on free dofs and u = g on
-    constrained dofs. coefficient: (n_qp, 2) Lame (lambda, mu) in Pa, or (n_qp,) conductivity;
-    density: (n_qp,). alpha = 0 gives the static problem K u = f."""
+    constrained dofs. coefficient: the material's parameters per point, e.g. (n_qp, 2) Lame (lambda,
+    mu) in Pa, or (n_qp,) conductivity; density: (n_qp,). alpha = 0 gives the static problem K u = f."""
     return _solve_forward(problem, alpha, u_pred, f, g, coefficient, density)
 
 
@@ -129,7 +133,7 @@ def _solve_bwd(problem, alpha, residuals, u_bar):
     def run(u, u_pred, coefficient, density, u_bar):
         body = problem.body(coefficient, density)
         c = solve_implicit_vjp(body, alpha, u, u_pred, u_bar)
-        return c.u_pred, c.f, c.dirichlet_values, c.coefficient.reshape(coefficient.shape), c.density
+        return c.u_pred, c.f, c.dirichlet_values, c.parameters.reshape(coefficient.shape), c.density
 
     shapes = (_shape(u), _shape(u), _shape(u), _shape(coefficient), _shape(density))
     return _callback(functools.partial(run, dtype=jnp.result_type(u)), shapes, u, u_pred, coefficient, density, u_bar)
@@ -149,7 +153,7 @@ def solve_static(problem: Problem, f, g, coefficient):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def internal_force(problem: Problem, u, coefficient):
-    """f_int(u; coefficient), nodal: K u for linear models, the neo-Hookean internal force otherwise."""
+    """f_int(u; coefficient), nodal: the internal force of the problem's material (K u for a linear law)."""
     return _force_forward(problem, u, coefficient)
 
 
@@ -189,7 +193,7 @@ def solve_mass(problem: Problem, r, density):
 def _mass_body(problem, density):
     """A body for mass solves: the mass does not depend on the stiffness coefficient (ones here)."""
     n_qp = problem.disc.quadrature_points.shape[0]
-    return problem.body(np.ones((n_qp, 2) if problem.second_order else n_qp), density)
+    return problem.body(np.ones((n_qp, *problem.material.parameter_shape)), density)
 
 
 def _stiffness_body(problem, coefficient):

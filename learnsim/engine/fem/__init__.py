@@ -1,7 +1,8 @@
 """Finite elements on warp.fem: meshes, discretisation, integrands, materials and static solves.
 
 A problem reads top to bottom: ``box_mesh`` -> ``discretize`` -> ``assemble_*`` ->
-``make_dirichlet`` -> ``solve_linear_static`` / ``solve_neo_hookean``.
+``make_dirichlet`` -> ``solve_linear_static`` / ``solve_nonlinear_static`` (with a material of
+:mod:`~learnsim.engine.fem.materials`).
 """
 
 from learnsim.core.mesh import ELEMENTS, Mesh, box_mesh, make_mesh, quadrilateral_mesh
@@ -20,13 +21,24 @@ from learnsim.engine.fem.assembly import (
 )
 from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet, boundary_sides, make_dirichlet
 from learnsim.engine.fem.discretization import Discretization, boundary_side_centroids, discretize
-from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_residual, neo_hookean_tangent
-from learnsim.engine.fem.materials import LinearElastic, NeoHookean, lame_from_young_poisson, neo_hookean_first_piola
+from learnsim.engine.fem.materials import (
+    LAWS,
+    Conduction,
+    LinearElastic,
+    Material,
+    NeoHookean,
+    first_piola,
+    lame_from_young_poisson,
+)
 from learnsim.engine.fem.postprocess import von_mises_per_cell
-from learnsim.engine.fem.statics import StaticResult, solve_linear_static, solve_neo_hookean
+from learnsim.engine.fem.statics import StaticResult, solve_linear_static, solve_nonlinear_static
 
 __all__ = [
     "ELEMENTS",
+    "LAWS",
+    "Conduction",
+    "Material",
+    "first_piola",
     "Dirichlet",
     "Discretization",
     "LinearElastic",
@@ -52,12 +64,8 @@ __all__ = [
     "make_dirichlet",
     "make_field",
     "make_mesh",
-    "neo_hookean_energy",
-    "neo_hookean_first_piola",
-    "neo_hookean_residual",
-    "neo_hookean_tangent",
     "quadrilateral_mesh",
     "solve_linear_static",
-    "solve_neo_hookean",
+    "solve_nonlinear_static",
     "von_mises_per_cell",
 ]

@@ -3,20 +3,17 @@
 Per-point coefficients arrive as arrays indexed by ``s.qp_index`` (see
 ``Discretization``); vector-valued data travel as ``array2d`` rows and are turned into the
 field's value type by the ``row_as`` overloads, because integrand value arguments cannot
-be generic.
+be generic. :func:`solid_forms` builds the forms of a finite-strain law from its point
+functions (one set of integrands per law, all of the same shape).
 """
+
+import functools
+from typing import NamedTuple
 
 import warp as wp
 import warp.fem as fem
 
-from learnsim.engine.fem.materials import (
-    hooke_stress,
-    identity_like,
-    neo_hookean_energy,
-    neo_hookean_stress,
-    neo_hookean_stress_delta,
-    von_mises,
-)
+from learnsim.engine.fem.laws import hooke_stress, identity_like, von_mises
 
 
 @wp.func
@@ -94,16 +91,6 @@ def linear_elasticity_form(s: fem.Sample, u: fem.Field, v: fem.Field, lame: wp.a
 
 
 @fem.integrand
-def neo_hookean_tangent_form(
-    s: fem.Sample, u_cur: fem.Field, u: fem.Field, v: fem.Field, lame: wp.array(dtype=wp.vec2d)
-):
-    """dP[grad u] : grad v at the current displacement u_cur (Newton tangent)."""
-    grad_cur = fem.grad(u_cur, s)
-    F = identity_like(grad_cur) + grad_cur
-    return wp.ddot(fem.grad(v, s), neo_hookean_stress_delta(F, fem.grad(u, s), lame[s.qp_index]))
-
-
-@fem.integrand
 def mass_form(s: fem.Sample, u: fem.Field, v: fem.Field, density: wp.array(dtype=wp.float64)):
     """rho u . v (consistent mass), rho in kg/m^3 per quadrature point."""
     return density[s.qp_index] * inner(u(s), v(s))
@@ -150,22 +137,7 @@ def linear_elasticity_energy_form(s: fem.Sample, u_cur: fem.Field, lame: wp.arra
     return wp.float64(0.5) * wp.ddot(grad_u, hooke_stress(grad_u, lame[s.qp_index]))
 
 
-@fem.integrand
-def neo_hookean_residual_form(s: fem.Sample, u_cur: fem.Field, v: fem.Field, lame: wp.array(dtype=wp.vec2d)):
-    """Internal virtual work P(F) : grad v at the displacement u_cur."""
-    grad_cur = fem.grad(u_cur, s)
-    F = identity_like(grad_cur) + grad_cur
-    return wp.ddot(fem.grad(v, s), neo_hookean_stress(F, lame[s.qp_index]))
-
-
 # --- scalar integrals and point values --------------------------------------------------
-
-
-@fem.integrand
-def neo_hookean_energy_form(s: fem.Sample, u_cur: fem.Field, lame: wp.array(dtype=wp.vec2d)):
-    """Stored energy density W(F) (J/m^3)."""
-    grad_cur = fem.grad(u_cur, s)
-    return neo_hookean_energy(identity_like(grad_cur) + grad_cur, lame[s.qp_index])
 
 
 @fem.integrand
@@ -177,16 +149,6 @@ def linear_von_mises(s: fem.Sample, u: fem.Field, lame: wp.array(dtype=wp.vec2d)
 
 
 @fem.integrand
-def neo_hookean_von_mises(s: fem.Sample, u: fem.Field, lame: wp.array(dtype=wp.vec2d)):
-    """Von Mises of the Cauchy stress sigma = P F^T / J (2D plane strain: sigma_zz = lambda ln J / J)."""
-    grad_u = fem.grad(u, s)
-    F = identity_like(grad_u) + grad_u
-    J = wp.determinant(F)
-    sigma = neo_hookean_stress(F, lame[s.qp_index]) * wp.transpose(F) / J
-    return von_mises(sigma, lame[s.qp_index][0] * wp.log(J) / J)
-
-
-@fem.integrand
 def field_value(s: fem.Sample, u: fem.Field):
     return u(s)
 
@@ -194,3 +156,66 @@ def field_value(s: fem.Sample, u: fem.Field):
 @fem.integrand
 def field_gradient(s: fem.Sample, u: fem.Field):
     return fem.grad(u, s)
+
+
+# --- the forms of a finite-strain law ---------------------------------------------------
+
+
+class SolidForms(NamedTuple):
+    """The integrands of one finite-strain law; ``params`` is its per-point parameter array."""
+
+    residual: object  # P(F) : grad v at u_cur (internal virtual work)
+    tangent: object  # dP(F)[grad u] : grad v at u_cur (Newton tangent)
+    energy: object  # W(F) (J/m^3)
+    von_mises: object  # von Mises of the Cauchy stress (Pa)
+    stress: object  # the point function P(F, p) itself
+
+
+def solid_forms(stress, stress_delta, energy, sigma_zz, parameter_dtype=wp.vec2d) -> SolidForms:
+    """Integrands of the law given by its Warp point functions of ``F = I + grad u`` and the
+    parameters ``p`` of a point: ``stress(F, p)`` (first Piola-Kirchhoff, Pa), ``stress_delta(F, dF, p)``
+    (its derivative in the direction dF), ``energy(F, p)`` (J/m^3) and ``sigma_zz(F, p)`` (the Cauchy
+    out-of-plane normal stress of 2D plane strain, Pa; not used in 3D)."""
+
+    @fem.integrand
+    def residual(s: fem.Sample, u_cur: fem.Field, v: fem.Field, params: wp.array(dtype=parameter_dtype)):
+        grad_cur = fem.grad(u_cur, s)
+        F = identity_like(grad_cur) + grad_cur
+        return wp.ddot(fem.grad(v, s), stress(F, params[s.qp_index]))
+
+    @fem.integrand
+    def tangent(s: fem.Sample, u_cur: fem.Field, u: fem.Field, v: fem.Field, params: wp.array(dtype=parameter_dtype)):
+        grad_cur = fem.grad(u_cur, s)
+        F = identity_like(grad_cur) + grad_cur
+        return wp.ddot(fem.grad(v, s), stress_delta(F, fem.grad(u, s), params[s.qp_index]))
+
+    @fem.integrand
+    def stored_energy(s: fem.Sample, u_cur: fem.Field, params: wp.array(dtype=parameter_dtype)):
+        grad_cur = fem.grad(u_cur, s)
+        return energy(identity_like(grad_cur) + grad_cur, params[s.qp_index])
+
+    @fem.integrand
+    def cauchy_von_mises(s: fem.Sample, u: fem.Field, params: wp.array(dtype=parameter_dtype)):
+        grad_u = fem.grad(u, s)
+        F = identity_like(grad_u) + grad_u
+        J = wp.determinant(F)
+        sigma = stress(F, params[s.qp_index]) * wp.transpose(F) / J
+        return von_mises(sigma, sigma_zz(F, params[s.qp_index]))
+
+    return SolidForms(residual, tangent, stored_energy, cauchy_von_mises, stress)
+
+
+@functools.cache
+def point_stress_kernel(stress, matrix, parameter_dtype):
+    """A kernel P[i] = stress(F[i], params[0]) over an array of deformation gradients (one per law and dimension).
+
+    Kernels and integrands built here see their closure variables in annotations: this module must not
+    use ``from __future__ import annotations`` (Warp would look the names up among the module's globals).
+    """
+
+    @wp.kernel
+    def point_stress(F: wp.array(dtype=matrix), params: wp.array(dtype=parameter_dtype), P: wp.array(dtype=matrix)):
+        i = wp.tid()
+        P[i] = stress(F[i], params[0])
+
+    return point_stress

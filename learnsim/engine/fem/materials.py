@@ -1,11 +1,22 @@
-"""Constitutive laws: parameter values (dataclasses) and their Warp point functions.
+"""Materials as objects: the one constitutive seam that statics, time stepping, the adjoint and the JAX
+bridge all take.
 
-The point functions are overloaded on ``wp.mat22d`` / ``wp.mat33d`` so that one integrand
-serves 2D and 3D. All stresses are first Piola-Kirchhoff (equal to Cauchy for the linear
-law); units follow the inputs (E in Pa gives stresses in Pa).
+A material gives, for a discretisation and its per-point parameters (an array over quadrature
+points, ``parameters(disc)`` by default):
 
-2D is plane strain unless the linear law is asked for plane stress, which replaces
-lambda by 2 lambda mu / (lambda + 2 mu).
+- ``internal_force(disc, u, parameters)``: the nodal internal force f_int(u) (a Warp array; recorded
+  on a ``wp.Tape``, so the adjoint differentiates it with respect to u and the parameters);
+- ``tangent(disc, u, parameters)``: d f_int / d u at u (a BSR matrix; the stiffness of a linear law);
+- ``energy(disc, u, parameters)``: the stored energy (J), where one exists;
+- ``von_mises(disc, u, parameters)``: the von Mises stress at every quadrature point (Pa);
+- ``linear`` (a constant tangent: one linear solve, matrices reused) and ``second_order``
+  (elastodynamics: M u'' + f_int = f; False for heat conduction: C T' + K T = f).
+
+Laws: :class:`LinearElastic` (Hooke, small strain), :class:`NeoHookean` and the other finite-strain
+laws (their point functions in :mod:`learnsim.engine.fem.laws`, their integrands built by
+:func:`~learnsim.engine.fem.forms.solid_forms`), and :class:`Conduction` for the heat equation.
+:data:`LAWS` maps the names a scene uses to the classes. Units follow the inputs (E in Pa gives
+stresses in Pa); 2D is plane strain unless the linear law is asked for plane stress.
 """
 
 from __future__ import annotations
@@ -13,62 +24,57 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 import warp as wp
+import warp.fem as fem
+from warp.sparse import BsrMatrix
 
 from learnsim.core.errors import InputError
+from learnsim.engine.fem import forms, laws
+from learnsim.engine.fem.assembly import (
+    assemble_diffusion,
+    assemble_linear_elasticity,
+    evaluate_at_points,
+    make_field,
+)
+from learnsim.engine.fem.discretization import Discretization
+from learnsim.engine.numerics import check_matrix
 
 
-@dataclass(frozen=True)
-class LinearElastic:
-    """Isotropic Hooke law. E: Young's modulus (Pa); nu: Poisson ratio in (-1, 0.5)."""
+class Material:
+    """The interface of every law (see the module docstring); subclasses fill it in."""
 
-    E: float
-    nu: float
-    plane: str = "strain"  # 2D only: "strain" | "stress"
+    linear: ClassVar[bool] = False
+    second_order: ClassVar[bool] = True
+    parameter_dtype: ClassVar[type] = wp.vec2d
+    parameter_shape: ClassVar[tuple[int, ...]] = (2,)
 
-    def __post_init__(self):
-        _check_young_poisson(self.E, self.nu)
-        if self.plane not in ("strain", "stress"):
-            raise InputError(f"material: plane = '{self.plane}' must be 'strain' or 'stress'")
+    def point_parameters(self, dim: int) -> np.ndarray:
+        """The parameters of one quadrature point, ``parameter_shape``."""
+        raise NotImplementedError
 
-    def lame(self, dim: int) -> tuple[float, float]:
-        """Effective (lambda, mu) in Pa for a problem of dimension ``dim``."""
-        lam, mu = lame_from_young_poisson(self.E, self.nu)
-        if dim == 2 and self.plane == "stress":
-            lam = 2.0 * lam * mu / (lam + 2.0 * mu)
-        return lam, mu
+    def parameters(self, disc: Discretization, values=None) -> wp.array:
+        """Per-point parameters as a Warp array: ``values`` (constant, per cell or per point) or the law's own."""
+        values = self.point_parameters(disc.dim) if values is None else values
+        return wp.array(disc.per_point(values, self.parameter_shape), dtype=self.parameter_dtype, device=disc.device)
 
-    def out_of_plane_lambda(self, dim: int) -> float:
-        """Coefficient c of sigma_zz = c tr(eps) in 2D (plane strain: lambda; plane stress: 0)."""
-        return lame_from_young_poisson(self.E, self.nu)[0] if dim == 2 and self.plane == "strain" else 0.0
+    def internal_force(self, disc, u: wp.array, parameters: wp.array, out: wp.array | None = None) -> wp.array:
+        raise NotImplementedError
 
+    def tangent(self, disc, u: wp.array, parameters: wp.array) -> BsrMatrix:
+        raise NotImplementedError
 
-@dataclass(frozen=True)
-class NeoHookean:
-    """Compressible neo-Hookean, W = mu/2 (I1 - 3) - mu ln J + lambda/2 (ln J)^2.
+    def energy(self, disc, u: wp.array, parameters: wp.array) -> float:
+        """Stored energy (J); linear laws: 1/2 u . f_int(u)."""
+        return 0.5 * float(np.sum(u.numpy() * self.internal_force(disc, u, parameters).numpy()))
 
-    In 2D this is plane strain (F_zz = 1, so I1 = tr(F^T F) + 1).
-    """
-
-    E: float
-    nu: float
-
-    def __post_init__(self):
-        _check_young_poisson(self.E, self.nu)
-
-    def lame(self, dim: int) -> tuple[float, float]:
-        return lame_from_young_poisson(self.E, self.nu)
+    def von_mises(self, disc, u: wp.array, parameters: wp.array) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} has no von Mises stress")
 
 
-def lame_from_young_poisson(E: float, nu: float) -> tuple[float, float]:
-    """(lambda, mu) in Pa from Young's modulus E (Pa) and Poisson ratio nu."""
-    return E * nu / ((1.0 + nu) * (1.0 - 2.0 * nu)), E / (2.0 * (1.0 + nu))
-
-
-def _check_young_poisson(E: float, nu: float) -> None:
+def _young_poisson(E: float, nu: float) -> None:
     if not (math.isfinite(E) and E > 0.0):
         raise InputError(f"material: E = {E} must be a positive finite number")
     if E < sys.float_info.min:
@@ -82,97 +88,194 @@ def _check_young_poisson(E: float, nu: float) -> None:
         raise InputError(f"material: nu = {nu} must be in (-1, 0.5)")
 
 
-# ---------------------------------------------------------------------------------------
-# Warp point functions, overloaded for 2D (mat22d) and 3D (mat33d)
+def lame_from_young_poisson(E: float, nu: float) -> tuple[float, float]:
+    """(lambda, mu) in Pa from Young's modulus E (Pa) and Poisson ratio nu."""
+    return E * nu / ((1.0 + nu) * (1.0 - 2.0 * nu)), E / (2.0 * (1.0 + nu))
 
 
-@wp.func
-def identity_like(g: wp.mat22d):
-    return wp.identity(n=2, dtype=wp.float64)
+def _test(disc: Discretization):
+    return fem.make_test(disc.space, domain=disc.cells)
 
 
-@wp.func
-def identity_like(g: wp.mat33d):  # noqa: F811 (Warp overload)
-    return wp.identity(n=3, dtype=wp.float64)
+@dataclass(frozen=True)
+class LinearElastic(Material):
+    """Isotropic Hooke law, small strain. E: Young's modulus (Pa); nu: Poisson ratio in (-1, 0.5).
+    Parameters per point: (lambda, mu) in Pa (plane stress: the effective lambda)."""
+
+    E: float
+    nu: float
+    plane: str = "strain"  # 2D only: "strain" | "stress"
+    linear: ClassVar[bool] = True
+
+    def __post_init__(self):
+        _young_poisson(self.E, self.nu)
+        if self.plane not in ("strain", "stress"):
+            raise InputError(f"material: plane = '{self.plane}' must be 'strain' or 'stress'")
+
+    def lame(self, dim: int) -> tuple[float, float]:
+        """Effective (lambda, mu) in Pa for a problem of dimension ``dim``."""
+        lam, mu = lame_from_young_poisson(self.E, self.nu)
+        if dim == 2 and self.plane == "stress":
+            lam = 2.0 * lam * mu / (lam + 2.0 * mu)
+        return lam, mu
+
+    def point_parameters(self, dim: int) -> np.ndarray:
+        return np.asarray(self.lame(dim), dtype=np.float64)
+
+    def out_of_plane_lambda(self, dim: int) -> float:
+        """Coefficient c of sigma_zz = c tr(eps) in 2D (plane strain: lambda; plane stress: 0)."""
+        return lame_from_young_poisson(self.E, self.nu)[0] if dim == 2 and self.plane == "strain" else 0.0
+
+    def internal_force(self, disc, u, parameters, out=None):
+        # the bilinear stiffness form with the discrete field u in the trial slot: K u without assembling K
+        fields = {"u": make_field(disc, u), "v": _test(disc)}
+        return fem.integrate(forms.linear_elasticity_form, quadrature=disc.quadrature, fields=fields,
+                             values={"lame": parameters}, output=out, output_dtype=disc.value_type)  # fmt: skip
+
+    def tangent(self, disc, u, parameters):
+        return assemble_linear_elasticity(disc, parameters.numpy())
+
+    def von_mises(self, disc, u, parameters):
+        values = {"lame": parameters, "out_of_plane_lambda": self.out_of_plane_lambda(disc.dim)}
+        return evaluate_at_points(disc, forms.linear_von_mises, {"u": make_field(disc, u)}, values)
 
 
-@wp.func
-def missing_stretch(g: wp.mat22d):
-    """Contribution of the out-of-plane direction to I1 (plane strain: F_zz = 1)."""
-    return wp.float64(1.0)
+class SolidLaw(Material):
+    """A finite-strain law given by its point functions; ``FORMS`` holds its integrands."""
+
+    FORMS: ClassVar[forms.SolidForms]
+
+    def internal_force(self, disc, u, parameters, out=None):
+        fields = {"u_cur": make_field(disc, u), "v": _test(disc)}
+        return fem.integrate(self.FORMS.residual, quadrature=disc.quadrature, fields=fields,
+                             values={"params": parameters}, output=out, output_dtype=disc.value_type)  # fmt: skip
+
+    def tangent(self, disc, u, parameters):
+        fields = {"u_cur": make_field(disc, u), "u": fem.make_trial(disc.space, domain=disc.cells), "v": _test(disc)}
+        K = fem.integrate(self.FORMS.tangent, quadrature=disc.quadrature, fields=fields,
+                          values={"params": parameters}, output_dtype=wp.float64)  # fmt: skip
+        return check_matrix(K, "tangent stiffness", "the material parameters and the deformation")
+
+    def energy(self, disc, u, parameters):
+        fields = {"u_cur": make_field(disc, u)}
+        return float(fem.integrate(self.FORMS.energy, quadrature=disc.quadrature, fields=fields,
+                                   values={"params": parameters}, output_dtype=wp.float64))  # fmt: skip
+
+    def von_mises(self, disc, u, parameters):
+        return evaluate_at_points(disc, self.FORMS.von_mises, {"u": make_field(disc, u)}, {"params": parameters})
 
 
-@wp.func
-def missing_stretch(g: wp.mat33d):  # noqa: F811
-    return wp.float64(0.0)
+@dataclass(frozen=True)
+class NeoHookean(SolidLaw):
+    """Compressible neo-Hookean, W = mu/2 (I1 - 3) - mu ln J + lambda/2 (ln J)^2 (in 2D plane strain,
+    F_zz = 1, so I1 = tr(F^T F) + 1). Parameters per point: (lambda, mu) in Pa."""
 
-
-@wp.func
-def hooke_stress(grad_u: Any, lame: wp.vec2d):
-    """sigma = lambda tr(eps) I + 2 mu eps with eps = sym(grad u)."""
-    eps = wp.float64(0.5) * (grad_u + wp.transpose(grad_u))
-    return lame[0] * wp.trace(eps) * identity_like(grad_u) + wp.float64(2.0) * lame[1] * eps
-
-
-@wp.func
-def neo_hookean_stress(F: Any, lame: wp.vec2d):
-    """First Piola-Kirchhoff stress P = mu (F - F^-T) + lambda ln(J) F^-T."""
-    F_inv_t = wp.transpose(wp.inverse(F))
-    log_j = wp.log(wp.determinant(F))
-    return lame[1] * (F - F_inv_t) + lame[0] * log_j * F_inv_t
-
-
-@wp.func
-def neo_hookean_stress_delta(F: Any, dF: Any, lame: wp.vec2d):
-    """Directional derivative dP[dF] of the neo-Hookean first Piola-Kirchhoff stress."""
-    F_inv = wp.inverse(F)
-    F_inv_t = wp.transpose(F_inv)
-    log_j = wp.log(wp.determinant(F))
-    return (
-        lame[1] * dF
-        + (lame[1] - lame[0] * log_j) * F_inv_t * wp.transpose(dF) * F_inv_t
-        + lame[0] * wp.trace(F_inv * dF) * F_inv_t
+    E: float
+    nu: float
+    FORMS: ClassVar[forms.SolidForms] = forms.solid_forms(
+        laws.neo_hookean_stress, laws.neo_hookean_stress_delta, laws.neo_hookean_energy, laws.neo_hookean_sigma_zz
     )
 
+    def __post_init__(self):
+        _young_poisson(self.E, self.nu)
 
-@wp.func
-def neo_hookean_energy(F: Any, lame: wp.vec2d):
-    """Strain energy density W(F) in J/m^3; +inf-like (NaN) for J <= 0 by construction of log."""
-    log_j = wp.log(wp.determinant(F))
-    i1 = wp.ddot(F, F) + missing_stretch(F)
-    return (
-        wp.float64(0.5) * lame[1] * (i1 - wp.float64(3.0)) - lame[1] * log_j + wp.float64(0.5) * lame[0] * log_j * log_j
+    def lame(self, dim: int) -> tuple[float, float]:
+        return lame_from_young_poisson(self.E, self.nu)
+
+    def point_parameters(self, dim: int) -> np.ndarray:
+        return np.asarray(self.lame(dim), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class SaintVenantKirchhoff(SolidLaw):
+    """St. Venant-Kirchhoff: S = lambda tr(E) I + 2 mu E with the Green strain E = (F^T F - I) / 2, W =
+    lambda/2 (tr E)^2 + mu E : E (2D plane strain). Hooke's law for large rotations, small strains;
+    it softens and loses stability in strong compression. Parameters per point: (lambda, mu) in Pa."""
+
+    E: float
+    nu: float
+    FORMS: ClassVar[forms.SolidForms] = forms.solid_forms(
+        laws.svk_stress, laws.svk_stress_delta, laws.svk_energy, laws.svk_sigma_zz
     )
 
+    def __post_init__(self):
+        _young_poisson(self.E, self.nu)
 
-@wp.func
-def von_mises(sigma: wp.mat22d, sigma_zz: wp.float64):
-    """Von Mises stress of a 2D stress state with out-of-plane normal stress sigma_zz."""
-    a = sigma[0, 0] - sigma[1, 1]
-    b = sigma[1, 1] - sigma_zz
-    c = sigma_zz - sigma[0, 0]
-    shear = wp.float64(0.5) * (sigma[0, 1] + sigma[1, 0])
-    return wp.sqrt(wp.float64(0.5) * (a * a + b * b + c * c) + wp.float64(3.0) * shear * shear)
+    def point_parameters(self, dim: int) -> np.ndarray:
+        return np.asarray(lame_from_young_poisson(self.E, self.nu), dtype=np.float64)
 
 
-@wp.func
-def von_mises(sigma: wp.mat33d, sigma_zz: wp.float64):  # noqa: F811
-    dev = sigma - wp.trace(sigma) / wp.float64(3.0) * wp.identity(n=3, dtype=wp.float64)
-    sym = wp.float64(0.5) * (dev + wp.transpose(dev))
-    return wp.sqrt(wp.float64(1.5) * wp.ddot(sym, sym))
+@dataclass(frozen=True)
+class MooneyRivlin(SolidLaw):
+    """Compressible Mooney-Rivlin, W = C10 (I1 - 3) + C01 (I2 - 3) - 2 (C10 + 2 C01) ln J + lambda/2 (ln J)^2
+    (2D plane strain). C10, C01 (Pa): the small-strain shear modulus is mu = 2 (C10 + C01); K (Pa): the
+    small-strain bulk modulus, lambda = K - 2 mu / 3. C01 = 0 is the neo-Hookean law with mu = 2 C10.
+    Parameters per point: (C10, C01, lambda)."""
+
+    C10: float
+    C01: float
+    K: float
+    parameter_dtype: ClassVar[type] = wp.vec3d
+    parameter_shape: ClassVar[tuple[int, ...]] = (3,)
+    FORMS: ClassVar[forms.SolidForms] = forms.solid_forms(
+        laws.mooney_rivlin_stress, laws.mooney_rivlin_stress_delta, laws.mooney_rivlin_energy,
+        laws.mooney_rivlin_sigma_zz, parameter_dtype=wp.vec3d,
+    )  # fmt: skip
+
+    def __post_init__(self):
+        for name in ("C10", "C01", "K"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise InputError(f"material: {name} = {value} must be a non-negative finite number")
+        if not self.C10 + self.C01 > 0.0 or not self.K > 0.0:
+            raise InputError(f"material: C10 + C01 = {self.C10 + self.C01} and K = {self.K} must be positive")
+
+    def point_parameters(self, dim: int) -> np.ndarray:
+        mu = 2.0 * (self.C10 + self.C01)
+        return np.asarray([self.C10, self.C01, self.K - 2.0 * mu / 3.0], dtype=np.float64)
 
 
-@wp.kernel
-def _neo_hookean_stress_kernel(F: wp.array(dtype=wp.mat33d), lame: wp.vec2d, P: wp.array(dtype=wp.mat33d)):
-    i = wp.tid()
-    P[i] = neo_hookean_stress(F[i], lame)
+@dataclass(frozen=True)
+class Conduction(Material):
+    """Heat conduction, -div(k grad T) (``second_order`` False: C T' + K T = f). Parameters per point:
+    the conductivity k (W/m/K)."""
+
+    conductivity: float = 1.0
+    linear: ClassVar[bool] = True
+    second_order: ClassVar[bool] = False
+    parameter_dtype: ClassVar[type] = wp.float64
+    parameter_shape: ClassVar[tuple[int, ...]] = ()
+
+    def point_parameters(self, dim: int) -> np.ndarray:
+        return np.asarray(self.conductivity, dtype=np.float64)
+
+    def internal_force(self, disc, u, parameters, out=None):
+        fields = {"u": make_field(disc, u), "v": _test(disc)}
+        return fem.integrate(forms.diffusion_form, quadrature=disc.quadrature, fields=fields,
+                             values={"conductivity": parameters}, output=out, output_dtype=disc.value_type)  # fmt: skip
+
+    def tangent(self, disc, u, parameters):
+        return assemble_diffusion(disc, parameters.numpy())
 
 
-def neo_hookean_first_piola(material: NeoHookean, F, device=None):
-    """First Piola-Kirchhoff stress (Pa) of deformation gradients F, shape (n, 3, 3) -> (n, 3, 3)."""
-    F = np.ascontiguousarray(F, dtype=np.float64).reshape(-1, 3, 3)
-    lam, mu = material.lame(3)
-    F_wp = wp.array(F, dtype=wp.mat33d, device=device)
+LAWS: dict[str, type[Material]] = {
+    "linear": LinearElastic,
+    "neo-hookean": NeoHookean,
+    "saint-venant-kirchhoff": SaintVenantKirchhoff,
+    "mooney-rivlin": MooneyRivlin,
+}
+"""The solid laws by the name a scene gives them (``[material] model``)."""
+
+
+def first_piola(material: SolidLaw, F, device=None) -> np.ndarray:
+    """First Piola-Kirchhoff stress (Pa) of deformation gradients F ((n, d, d) or one (d, d)) -> (n, d, d), at the
+    material's own parameters."""
+    F = np.ascontiguousarray(F, dtype=np.float64)
+    dim = F.shape[-1]
+    matrix = wp.mat22d if dim == 2 else wp.mat33d
+    F_wp = wp.array(F.reshape(-1, dim, dim), dtype=matrix, device=device)
     P = wp.empty_like(F_wp)
-    wp.launch(_neo_hookean_stress_kernel, dim=F.shape[0], inputs=[F_wp, wp.vec2d(lam, mu), P], device=device)
+    params = wp.array([material.point_parameters(dim)], dtype=material.parameter_dtype, device=device)
+    kernel = forms.point_stress_kernel(type(material).FORMS.stress, matrix, material.parameter_dtype)
+    wp.launch(kernel, dim=len(F_wp), inputs=[F_wp, params], outputs=[P], device=device)
     return P.numpy()

@@ -1,4 +1,4 @@
-"""Static equilibrium: linear solves and Newton with a line search for neo-Hookean solids."""
+"""Static equilibrium: linear solves, and Newton with a line search for nonlinear materials."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import warp.sparse as wps
 
 from learnsim.core.errors import InputError
 from learnsim.core.systems import LinearSystem, SystemCallback
-from learnsim.engine.fem.assembly import lame_per_point
 from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet
 from learnsim.engine.fem.discretization import Discretization
-from learnsim.engine.fem.hyperelasticity import neo_hookean_energy, neo_hookean_residual, neo_hookean_tangent
+from learnsim.engine.fem.materials import Material
 from learnsim.engine.solvers import Preconditioner, SolveResult, bsr_to_csr, make_preconditioner, pcg, rigid_body_modes
 from learnsim.engine.solvers.newton import NewtonReport, newton
 
@@ -139,9 +138,10 @@ def solve_linear_static(
     return StaticResult(u=result.x.numpy(), solves=[result])
 
 
-def solve_neo_hookean(
+def solve_nonlinear_static(
     disc: Discretization,
-    lame,
+    material: Material,
+    parameters: wp.array | None,
     load: wp.array,
     bc: Dirichlet,
     preconditioner: str = "amg",
@@ -152,15 +152,16 @@ def solve_neo_hookean(
     load_steps: int = 1,
     on_system: SystemCallback | None = None,
 ) -> StaticResult:
-    """Newton's method with backtracking on the residual norm, in ``load_steps`` equal increments.
+    """Equilibrium of a nonlinear ``material``: Newton with a line search, in ``load_steps`` equal increments.
 
-    Loads and prescribed displacements are both ramped. Convergence: the residual on free
-    dofs falls below ``newton_tol`` times the larger of the external load norm and the
-    step's initial residual. Raises EngineError when a step does not converge, naming the
-    step, iteration and residual. ``on_system`` receives each Newton correction system
-    (kind "fem-newton": tangent K_T(u) du = -r, projected).
+    ``parameters``: the material's per-point parameters (None: its own). Loads and prescribed
+    displacements are both ramped. Convergence: the residual on free dofs falls below
+    ``newton_tol`` times the larger of the external load norm and the step's initial residual.
+    Raises EngineError when a step does not converge, naming the step, iteration and residual.
+    ``on_system`` receives each Newton correction system (kind "fem-newton": tangent K_T(u) du = -r,
+    projected).
     """
-    lame_qp = lame_per_point(disc, lame)
+    params = material.parameters(disc) if parameters is None else parameters
     f_ext = load.numpy()
     free = ~bc.mask if disc.components > 1 else ~bc.mask[:, 0]
     u = np.zeros_like(f_ext)
@@ -171,15 +172,15 @@ def solve_neo_hookean(
         external = scale * f_ext
 
         def residual(u_np, external=external):
-            r = neo_hookean_residual(disc, disc.nodal(u_np), lame_qp, external)
+            r = material.internal_force(disc, disc.nodal(u_np), params).numpy() - external
             r[~free] = 0.0
             return r, float(np.linalg.norm(r))
 
         def potential(u_np, external=external):
-            return neo_hookean_energy(disc, disc.nodal(u_np), lame_qp) - float(np.sum(external * u_np))
+            return material.energy(disc, disc.nodal(u_np), params) - float(np.sum(external * u_np))
 
         def correction(u_np, r):
-            K = neo_hookean_tangent(disc, disc.nodal(u_np), lame_qp)
+            K = material.tangent(disc, disc.nodal(u_np), params)
             rhs = disc.nodal(-r)
             apply_dirichlet(K, rhs, disc, bc, homogeneous=True)
             solve = solve_linear_system(
