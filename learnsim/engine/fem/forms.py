@@ -177,24 +177,20 @@ def solid_forms(stress, stress_delta, energy, sigma_zz, parameter_dtype=wp.vec2d
     (its derivative in the direction dF), ``energy(F, p)`` (J/m^3) and ``sigma_zz(F, p)`` (the Cauchy
     out-of-plane normal stress of 2D plane strain, Pa; not used in 3D)."""
 
-    @fem.integrand
     def residual(s: fem.Sample, u_cur: fem.Field, v: fem.Field, params: wp.array(dtype=parameter_dtype)):
         grad_cur = fem.grad(u_cur, s)
         F = identity_like(grad_cur) + grad_cur
         return wp.ddot(fem.grad(v, s), stress(F, params[s.qp_index]))
 
-    @fem.integrand
     def tangent(s: fem.Sample, u_cur: fem.Field, u: fem.Field, v: fem.Field, params: wp.array(dtype=parameter_dtype)):
         grad_cur = fem.grad(u_cur, s)
         F = identity_like(grad_cur) + grad_cur
         return wp.ddot(fem.grad(v, s), stress_delta(F, fem.grad(u, s), params[s.qp_index]))
 
-    @fem.integrand
     def stored_energy(s: fem.Sample, u_cur: fem.Field, params: wp.array(dtype=parameter_dtype)):
         grad_cur = fem.grad(u_cur, s)
         return energy(identity_like(grad_cur) + grad_cur, params[s.qp_index])
 
-    @fem.integrand
     def cauchy_von_mises(s: fem.Sample, u: fem.Field, params: wp.array(dtype=parameter_dtype)):
         grad_u = fem.grad(u, s)
         F = identity_like(grad_u) + grad_u
@@ -202,7 +198,16 @@ def solid_forms(stress, stress_delta, energy, sigma_zz, parameter_dtype=wp.vec2d
         sigma = stress(F, params[s.qp_index]) * wp.transpose(F) / J
         return von_mises(sigma, sigma_zz(F, params[s.qp_index]))
 
-    return SolidForms(residual, tangent, stored_energy, cauchy_von_mises, stress)
+    # One set of integrands per law: warp.fem keys an integrand by its qualified name, which closures share.
+    name = stress.key
+    forms = [_named(fn, f"{name}_{fn.__name__}") for fn in (residual, tangent, stored_energy, cauchy_von_mises)]
+    return SolidForms(*forms, stress)
+
+
+def _named(func, name: str):
+    """``func`` renamed ``name`` (unique per law), as a warp.fem integrand."""
+    func.__name__ = func.__qualname__ = name
+    return fem.integrand(func)
 
 
 @functools.cache
@@ -213,9 +218,9 @@ def point_stress_kernel(stress, matrix, parameter_dtype):
     use ``from __future__ import annotations`` (Warp would look the names up among the module's globals).
     """
 
-    @wp.kernel
     def point_stress(F: wp.array(dtype=matrix), params: wp.array(dtype=parameter_dtype), P: wp.array(dtype=matrix)):
         i = wp.tid()
         P[i] = stress(F[i], params[0])
 
-    return point_stress
+    point_stress.__name__ = point_stress.__qualname__ = f"{stress.key}_point_stress_{matrix.__name__}"
+    return wp.kernel(point_stress)
