@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from dataclasses import replace
+from dataclasses import MISSING as MISSING_FIELD
+from dataclasses import Field, fields, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from learnsim.core.expression import Expression
 from learnsim.core.mesh import ELEMENTS
+from learnsim.engine.fem.materials import LAWS
 from learnsim.learned.registry import ModelFile, model_file
 from learnsim.scenes.checker import MISSING, Checker, format_value
 from learnsim.scenes.specs import (
@@ -29,6 +31,7 @@ from learnsim.scenes.specs import (
     GENERATORS,
     INTEGRATORS,
     KINDS,
+    LAW_KEYS,
     LEARNED_PREFIX,
     LOAD_TYPES,
     MASSES,
@@ -157,7 +160,7 @@ def check_material(c: Checker, info: SceneInfo, m: MaterialSpec) -> MaterialSpec
     if info.kind == "diffusion":
         if model != "linear":
             c.fail("[material].model", "is only for elasticity", model)
-        for key in ("E", "nu", "plane"):
+        for key in LAW_KEYS:
             if getattr(m, key) is not None:
                 c.fail(f"[material].{key}", "is only for elasticity", getattr(m, key))
         heat_capacity = 1.0 if m.heat_capacity is None else c.positive("[material].heat_capacity", m.heat_capacity)
@@ -167,20 +170,43 @@ def check_material(c: Checker, info: SceneInfo, m: MaterialSpec) -> MaterialSpec
     for key in ("conductivity", "heat_capacity"):
         if getattr(m, key) is not None:
             c.fail(f"[material].{key}", "is only for diffusion", getattr(m, key))
-    E = c.positive("[material].E", c.required("[material].E", m.E, "for elasticity (Young's modulus, Pa)"))
-    nu = c.number("[material].nu", c.required("[material].nu", m.nu, "for elasticity (Poisson ratio)"))
-    if nu >= 0.5:
+    law = {f.name: f for f in fields(LAWS[model]) if f.init}
+    for key in LAW_KEYS:
+        value = getattr(m, key)
+        if value is not None and key not in law and key != "plane":  # plane: checked below
+            hint = f"(the parameters of {model}: {', '.join(law)})"
+            c.fail(f"[material].{key}", f'is not a parameter of model = "{model}" {hint}', value)
+    values = {key: _law_value(c, model, key, getattr(m, key), law[key]) for key in law if key != "plane"}
+    if "nu" in values and values["nu"] >= 0.5:
         c.fail("[material].nu", "must be below 0.5", m.nu)
-    if nu <= -1:
+    if "nu" in values and values["nu"] <= -1.0:
         c.fail("[material].nu", "must be above -1", m.nu)
+    if "C10" in values and values["C10"] + values["C01"] <= 0.0:
+        c.fail("[material]", "needs C10 + C01 > 0 (the shear modulus is 2 (C10 + C01))")
     plane = m.plane
     if info.dim == 3 and plane is not None:
         c.fail("[material].plane", "is only for 2D elasticity (remove it in 3D)", plane)
     if info.dim == 2:
         plane = "strain" if plane is None else c.choice("[material].plane", plane, PLANES)
-    if model == "neo-hookean" and plane == "stress":
-        c.fail("[material].plane", 'is not supported with model = "neo-hookean" (use plane = "strain")', plane)
-    return replace(m, model=model, E=E, nu=nu, density=density, plane=plane)
+        if plane == "stress" and "plane" not in law:
+            c.fail("[material].plane", f'is not supported with model = "{model}" (use plane = "strain")', plane)
+    return replace(m, model=model, density=density, plane=plane, **values)
+
+
+def _law_value(c: Checker, model: str, key: str, value: Any, spec: Field) -> float:
+    """A law parameter: required where the law has no default; positive or non-negative as its name says."""
+    if value is None:
+        if spec.default is MISSING_FIELD:
+            c.fail(f"[material].{key}", f'is required for elasticity with model = "{model}"')
+        return spec.default
+    if key in NON_NEGATIVE_KEYS:
+        if c.number(f"[material].{key}", value) < 0.0:
+            c.fail(f"[material].{key}", "must not be negative", value)
+        return float(value)
+    return c.number(f"[material].{key}", value) if key == "nu" else c.positive(f"[material].{key}", value)
+
+
+NON_NEGATIVE_KEYS = ("C10", "C01", "hardening", "kinematic_hardening")
 
 
 def _conductivity(c: Checker, info: SceneInfo, value: Any) -> float | Expression:

@@ -20,6 +20,8 @@ GENERATORS = ("box", "quadrilateral")
 MODELS = tuple(LAWS)
 """Solid laws (``[material] model``): the engine's, see :mod:`learnsim.engine.fem.materials`."""
 PLANES = ("strain", "stress")
+LAW_KEYS = ("E", "nu", "C10", "C01", "K", "sigma_y", "hardening", "kinematic_hardening", "plane")
+"""The [material] keys of the solid laws; each law takes those of its constructor."""
 BC_TYPES = {"elasticity": ("fixed", "displacement"), "diffusion": ("fixed",)}
 LOAD_TYPES = {"elasticity": ("traction", "pressure", "body", "gravity"), "diffusion": ("traction", "body")}
 RAMPS = ("constant", "linear", "smooth", "sine")
@@ -93,15 +95,25 @@ class MeshSpec:
 
 @dataclass(frozen=True)
 class MaterialSpec:
-    """Material constants.
+    """Material constants. Each solid law takes its own keys; giving a key of another law is an error.
 
     Attributes:
-        model: "linear" (small strain) or "neo-hookean" (elasticity only, large strain).
-        E: Young's modulus (Pa); required for elasticity.
-        nu: Poisson ratio, -1 < nu < 0.5; required for elasticity.
+        model: the solid law (elasticity only), one of :data:`MODELS`: "linear" (Hooke, small strain;
+            E, nu, plane), "neo-hookean" (E, nu), "saint-venant-kirchhoff" (E, nu), "mooney-rivlin"
+            (C10, C01, K), "j2" (von Mises elastoplasticity, small strain: E, nu, sigma_y, hardening,
+            kinematic_hardening). Large-strain laws use Newton with a line search.
+        E: Young's modulus (Pa), positive.
+        nu: Poisson ratio, -1 < nu < 0.5.
+        C10, C01: Mooney-Rivlin constants (Pa), non-negative, C10 + C01 > 0; the shear modulus is
+            2 (C10 + C01).
+        K: Mooney-Rivlin bulk modulus (Pa), positive.
+        sigma_y: J2 initial yield stress (Pa), positive.
+        hardening: J2 linear isotropic hardening modulus H (Pa), >= 0; 0 by default (perfectly plastic).
+        kinematic_hardening: J2 linear kinematic hardening modulus (Pa), >= 0; 0 by default.
         density: mass density (kg/m^3), positive; elasticity: the inertia of a time-dependent
             scene and the mass of a gravity load.
-        plane: 2D elasticity only: "strain" (default) or "stress"; absent in 3D.
+        plane: 2D elasticity only: "strain" (default; the only choice of the large-strain laws and
+            J2) or "stress" (the linear law); absent in 3D.
         conductivity: diffusion only: thermal conductivity (W/m/K), a positive number or a
             formula of x, y, z (an :class:`Expression` or its text); 1.0 by default.
         heat_capacity: diffusion only: volumetric heat capacity rho c (J/m^3/K), positive;
@@ -111,6 +123,12 @@ class MaterialSpec:
     model: str = "linear"
     E: float | None = None
     nu: float | None = None
+    C10: float | None = None
+    C01: float | None = None
+    K: float | None = None
+    sigma_y: float | None = None
+    hardening: float | None = None
+    kinematic_hardening: float | None = None
     density: float = 1.0
     plane: str | None = None
     conductivity: float | Expression | str | None = None

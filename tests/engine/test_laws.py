@@ -124,3 +124,16 @@ def test_tangent_and_force_against_finite_differences(name, dim, order):
     assert slope == pytest.approx(float(np.sum(force(u) * du)), rel=1e-6)
     # and the tangent is symmetric (a hyperelastic law)
     assert abs(K - K.T).max() <= 1e-12 * abs(K).max()
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_mooney_rivlin_without_c01_is_neo_hookean(dim):
+    E, nu = 210.0, 0.3
+    lam, mu = lame_from_young_poisson(E, nu)
+    mooney = MooneyRivlin(C10=mu / 2.0, C01=0.0, K=lam + 2.0 * mu / 3.0)
+    disc = discretize(_distorted(dim), order=1, components=dim)
+    u = 0.1 * np.random.default_rng(5).standard_normal((disc.n_nodes, dim))
+    forces = [
+        law.internal_force(disc, disc.nodal(u), law.parameters(disc)).numpy() for law in (mooney, LAWS["neo-hookean"])
+    ]
+    np.testing.assert_allclose(forces[0], forces[1], rtol=0, atol=1e-10 * np.abs(forces[1]).max())
