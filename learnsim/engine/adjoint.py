@@ -37,6 +37,7 @@ from learnsim.engine.integrate import (
     lumped_mass_is_hrz,
     system_matrix,
 )
+from learnsim.engine.solvers import bsr_to_csr
 
 
 @contextlib.contextmanager
@@ -124,7 +125,11 @@ def solve_implicit_vjp(
     """Cotangents of (u_pred, f, g, parameters, density) given the solution u and its cotangent."""
     free = body.free
     lam = adjoint_solve(body, alpha, u, u_bar)
-    k_lam, parameters_bar = internal_force_vjp(body, u, lam)
+    if body.material.tape_differentiable:
+        k_lam, parameters_bar = internal_force_vjp(body, u, lam)
+    else:  # K_T is symmetric; the parameters' cotangent is the caller's (JAX) business
+        k_lam = (bsr_to_csr(system_matrix(body, 0.0, u)) @ lam.ravel()).reshape(lam.shape)
+        parameters_bar = np.zeros(body.parameters.shape)
     m_lam = apply_mass(body, lam) if alpha != 0.0 else np.zeros_like(lam)
     density_bar = -alpha * mass_vjp(body, u - u_pred, lam) if alpha != 0.0 else np.zeros(body.density.shape)
     return ImplicitCotangents(

@@ -91,6 +91,11 @@ class Checker:
             self.fail(key, f"is below {sys.float_info.min:.3g}, the smallest normal double", value)
         return float(value)
 
+    def non_negative(self, key: str, value: Any) -> float:
+        if self.number(key, value) < 0.0:
+            self.fail(key, "must not be negative", value)
+        return float(value)
+
     def integer(self, key: str, value: Any, positive: bool = True) -> int:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             self.fail(key, ": expected an integer", value)

@@ -200,9 +200,7 @@ def _law_value(c: Checker, model: str, key: str, value: Any, spec: Field) -> flo
             c.fail(f"[material].{key}", f'is required for elasticity with model = "{model}"')
         return spec.default
     if key in NON_NEGATIVE_KEYS:
-        if c.number(f"[material].{key}", value) < 0.0:
-            c.fail(f"[material].{key}", "must not be negative", value)
-        return float(value)
+        return c.non_negative(f"[material].{key}", value)
     return c.number(f"[material].{key}", value) if key == "nu" else c.positive(f"[material].{key}", value)
 
 

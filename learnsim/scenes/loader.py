@@ -78,8 +78,6 @@ _OPTIONAL_TABLES = ("mesh", "time", "initial", "sph")
 """Tables that stay None when absent (the others take their defaults)."""
 ARRAYS = {"bc": BoundaryCondition, "load": Load, "fluid": FluidSpec, "wall": WallSpec}
 """[[array of tables]] name -> the dataclass each entry becomes."""
-_REQUIRED_TABLES = ("scene",)
-"""Tables every scene has; [mesh] is required by the FEM kinds (checked with the scene)."""
 
 
 def load_scene(scene: str | os.PathLike, overrides: Sequence[str] = ()) -> Scene:
@@ -161,9 +159,8 @@ def scene_from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = 
         if name not in TABLES and name not in ARRAYS:
             hint = _suggest(name, [f"[{t}]" for t in TABLES] + ["[generate]"] + [f"[[{a}]]" for a in ARRAYS])
             c.fail(f"[{name}]", f"is not a known table{hint}")
-    for name in _REQUIRED_TABLES:
-        if name not in data:
-            c.fail(f"[{name}]", "is missing")
+    if "scene" not in data:  # the one table every scene has ([mesh] is checked with the kind)
+        c.fail("[scene]", "is missing")
 
     parts: dict[str, Any] = {}
     for name, cls in TABLES.items():

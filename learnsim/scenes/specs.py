@@ -99,21 +99,16 @@ class MaterialSpec:
 
     Attributes:
         model: the solid law (elasticity only), one of :data:`MODELS`: "linear" (Hooke, small strain;
-            E, nu, plane), "neo-hookean" (E, nu), "saint-venant-kirchhoff" (E, nu), "mooney-rivlin"
-            (C10, C01, K), "j2" (von Mises elastoplasticity, small strain: E, nu, sigma_y, hardening,
-            kinematic_hardening). Large-strain laws use Newton with a line search.
-        E: Young's modulus (Pa), positive.
-        nu: Poisson ratio, -1 < nu < 0.5.
-        C10, C01: Mooney-Rivlin constants (Pa), non-negative, C10 + C01 > 0; the shear modulus is
-            2 (C10 + C01).
-        K: Mooney-Rivlin bulk modulus (Pa), positive.
-        sigma_y: J2 initial yield stress (Pa), positive.
-        hardening: J2 linear isotropic hardening modulus H (Pa), >= 0; 0 by default (perfectly plastic).
-        kinematic_hardening: J2 linear kinematic hardening modulus (Pa), >= 0; 0 by default.
-        density: mass density (kg/m^3), positive; elasticity: the inertia of a time-dependent
-            scene and the mass of a gravity load.
-        plane: 2D elasticity only: "strain" (default; the only choice of the large-strain laws and
-            J2) or "stress" (the linear law); absent in 3D.
+            E, nu, plane), "neo-hookean" and "saint-venant-kirchhoff" (E, nu), "mooney-rivlin" (C10,
+            C01, K), "j2" (von Mises elastoplasticity, small strain: E, nu, sigma_y, hardening,
+            kinematic_hardening). The nonlinear laws use Newton with a line search.
+        E (Pa, > 0), nu (-1 < nu < 0.5): Young's modulus and Poisson ratio.
+        C10, C01 (Pa, >= 0, C10 + C01 > 0; shear modulus 2 (C10 + C01)), K (Pa, > 0): Mooney-Rivlin.
+        sigma_y (Pa, > 0), hardening, kinematic_hardening (Pa, >= 0, 0 by default): J2 yield stress and
+            linear isotropic and kinematic hardening moduli.
+        density: mass density (kg/m^3), positive: the inertia of a time-dependent scene and the
+            mass of a gravity load.
+        plane: 2D elasticity only: "strain" (default; the only choice but for the linear law) or "stress".
         conductivity: diffusion only: thermal conductivity (W/m/K), a positive number or a
             formula of x, y, z (an :class:`Expression` or its text); 1.0 by default.
         heat_capacity: diffusion only: volumetric heat capacity rho c (J/m^3/K), positive;

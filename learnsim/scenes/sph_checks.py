@@ -33,7 +33,7 @@ def check_sph(c: Checker, info: SceneInfo, sph: SPHSpec | None, fluids, walls) -
     spacing = c.positive("[sph].spacing", c.required("[sph].spacing", sph.spacing, "(the particle spacing, m)"))
     values = {
         "rest_density": c.positive("[sph].rest_density", sph.rest_density),
-        "viscosity": _non_negative(c, "[sph].viscosity", sph.viscosity),
+        "viscosity": c.non_negative("[sph].viscosity", sph.viscosity),
         "kernel": c.choice("[sph].kernel", sph.kernel, tuple(KERNEL_IDS)),
         "h_over_spacing": c.positive("[sph].h_over_spacing", sph.h_over_spacing),
     }
@@ -59,7 +59,7 @@ def check_sph(c: Checker, info: SceneInfo, sph: SPHSpec | None, fluids, walls) -
                     "[sph].domain",
                     f"is {length:g} m long along periodic axis {'xyz'[axis]}, below two kernel supports "
                     f"({2.0 * radius:g} m)",
-                    _plain_box(domain),
+                    {"lower": list(domain.lower), "upper": list(domain.upper)},
                 )
     checked = _scheme_keys(c, checked, fluids)
     return {"sph": checked, "fluids": fluids, "walls": walls}
@@ -75,7 +75,7 @@ def _scheme_keys(c: Checker, sph: SPHSpec, fluids: tuple[FluidSpec, ...]) -> SPH
     values = {}
     for key, default in _WCSPH_DEFAULTS.items():
         value = getattr(sph, key)
-        values[key] = default if value is None else _non_negative(c, f"[sph].{key}", value)
+        values[key] = default if value is None else c.non_negative(f"[sph].{key}", value)
     if values["gamma"] < 1.0:
         c.fail("[sph].gamma", "must be at least 1", sph.gamma)
     if sph.sound_speed is not None:
@@ -89,16 +89,6 @@ def _scheme_keys(c: Checker, sph: SPHSpec, fluids: tuple[FluidSpec, ...]) -> SPH
         height = max(max(heights) - min(heights), sph.spacing)
         values["sound_speed"] = 10.0 * math.sqrt(2.0 * g * height)
     return replace(sph, **values)
-
-
-def _non_negative(c: Checker, key: str, value: Any) -> float:
-    if c.number(key, value) < 0.0:
-        c.fail(key, "must not be negative", value)
-    return float(value)
-
-
-def _plain_box(box: Box) -> dict:
-    return {"lower": list(box.lower), "upper": list(box.upper)}
 
 
 def _box(c: Checker, key: str, value: Any, dim: int, spacing: float) -> Box:

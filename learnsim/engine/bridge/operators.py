@@ -66,26 +66,37 @@ class Problem:
     def second_order(self) -> bool:
         return self.material.second_order
 
-    def body(self, coefficient: np.ndarray, density: np.ndarray) -> integrate.Body:
-        key = hashlib.sha1(np.ascontiguousarray(coefficient).tobytes() + np.ascontiguousarray(density).tobytes())
-        key = key.digest()
+    @property
+    def jax_law(self) -> bool:
+        """Whether the material is a law in JAX: ``coefficient`` is then its params pytree."""
+        return not self.material.tape_differentiable
+
+    def body(self, coefficient, density: np.ndarray) -> integrate.Body:
+        leaves = jax.tree_util.tree_leaves(coefficient) + [density]
+        key = hashlib.sha1(b"".join(np.ascontiguousarray(leaf).tobytes() for leaf in leaves)).digest()
         if key not in self._bodies:
             if len(self._bodies) >= self._cache_size:
                 self._bodies.pop(next(iter(self._bodies)))
             bc = Dirichlet(mask=self.mask, values=np.zeros(self.mask.shape))
+            if self.jax_law:
+                material, parameters = self.material.with_params(coefficient), None
+            else:
+                material, parameters = self.material, coefficient
             self._bodies[key] = integrate.make_body(
-                self.disc, self.material, density, bc, self.mass, parameters=coefficient, **self.solver
+                self.disc, material, density, bc, self.mass, parameters=parameters, **self.solver
             )
         return self._bodies[key]
 
 
 def _host(fn):
-    """Run ``fn`` on float64 numpy copies of JAX arrays; cast results back to ``dtype``."""
+    """Run ``fn`` on float64 numpy copies of JAX arrays (pytrees of them too); cast results back to ``dtype``."""
 
     @functools.wraps(fn)
     def wrapper(*arrays, dtype):
-        out = fn(*(np.asarray(a, dtype=np.float64) for a in arrays))
-        return tuple(np.asarray(o, dtype=dtype) for o in out) if isinstance(out, tuple) else np.asarray(out, dtype)
+        as_host = functools.partial(jax.tree_util.tree_map, lambda a: np.asarray(a, dtype=np.float64))
+        out = fn(*(as_host(a) for a in arrays))
+        cast = functools.partial(jax.tree_util.tree_map, lambda o: np.asarray(o, dtype=dtype))
+        return tuple(cast(o) for o in out) if isinstance(out, tuple) else cast(out)
 
     return wrapper
 
@@ -95,8 +106,9 @@ def _callback(fn, result_shape, *args):
     return jax.pure_callback(fn, result_shape, *args, vmap_method="sequential")
 
 
-def _shape(x) -> jax.ShapeDtypeStruct:
-    return jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x))
+def _shape(x):
+    """The ShapeDtypeStruct of an array, or of every leaf of a pytree."""
+    return jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), x)
 
 
 # --- implicit solve (statics and implicit time steps) -----------------------------------
@@ -133,10 +145,31 @@ def _solve_bwd(problem, alpha, residuals, u_bar):
     def run(u, u_pred, coefficient, density, u_bar):
         body = problem.body(coefficient, density)
         c = solve_implicit_vjp(body, alpha, u, u_pred, u_bar)
-        return c.u_pred, c.f, c.dirichlet_values, c.parameters.reshape(coefficient.shape), c.density
+        parameters = np.zeros(()) if problem.jax_law else c.parameters.reshape(coefficient.shape)
+        return c.u_pred, c.f, c.dirichlet_values, parameters, c.density, c.f
 
-    shapes = (_shape(u), _shape(u), _shape(u), _shape(coefficient), _shape(density))
-    return _callback(functools.partial(run, dtype=jnp.result_type(u)), shapes, u, u_pred, coefficient, density, u_bar)
+    coefficient_shape = jax.ShapeDtypeStruct((), jnp.result_type(u)) if problem.jax_law else _shape(coefficient)
+    shapes = (_shape(u), _shape(u), _shape(u), coefficient_shape, _shape(density), _shape(u))
+    run = functools.partial(run, dtype=jnp.result_type(u))
+    u_pred_bar, f_bar, g_bar, coefficient_bar, density_bar, lam = _callback(
+        run, shapes, u, u_pred, coefficient, density, u_bar
+    )
+    if problem.jax_law:  # -(d f_int / d params)^T lambda, by JAX through the law and the engine's linear maps
+        coefficient_bar = _jax_law_parameters_vjp(problem, u, coefficient, lam)
+    return u_pred_bar, f_bar, g_bar, coefficient_bar, density_bar
+
+
+def _jax_law_parameters_vjp(problem: Problem, u, params, lam):
+    """-(d f_int(u; params) / d params)^T lambda for a JAX law: f_int = B^T W P(F(u); params)."""
+    _, pullback = jax.vjp(lambda p: -_jax_law_force(problem, u, p), params)
+    return pullback(lam)[0]
+
+
+def _jax_law_force(problem: Problem, u, params):
+    """f_int(u; params) of a JAX law, differentiable in u and params: the stress divergence of P(I + grad u)."""
+    dim = problem.disc.dim
+    F = jnp.eye(dim, dtype=jnp.result_type(u)) + displacement_gradient(problem, u)
+    return stress_divergence(problem, jax.vmap(problem.material.stress, in_axes=(0, None))(F, params))
 
 
 solve_implicit.defvjp(_solve_fwd, _solve_bwd)
@@ -151,9 +184,18 @@ def solve_static(problem: Problem, f, g, coefficient):
 # --- pieces of the explicit scheme ------------------------------------------------------
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def internal_force(problem: Problem, u, coefficient):
-    """f_int(u; coefficient), nodal: the internal force of the problem's material (K u for a linear law)."""
+    """f_int(u; coefficient), nodal: the internal force of the problem's material (K u for a linear law).
+
+    For a JAX law this is JAX through the engine's linear maps (exact derivatives in u and params).
+    """
+    if problem.jax_law:
+        return _jax_law_force(problem, u, coefficient)
+    return _warp_internal_force(problem, u, coefficient)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _warp_internal_force(problem: Problem, u, coefficient):
     return _force_forward(problem, u, coefficient)
 
 
@@ -181,7 +223,7 @@ def _force_bwd(problem, residuals, f_bar):
     return _callback(functools.partial(run, dtype=jnp.result_type(u)), shapes, u, coefficient, f_bar)
 
 
-internal_force.defvjp(_force_fwd, _force_bwd)
+_warp_internal_force.defvjp(_force_fwd, _force_bwd)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))

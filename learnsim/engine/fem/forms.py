@@ -158,6 +158,48 @@ def field_gradient(s: fem.Sample, u: fem.Field):
     return fem.grad(u, s)
 
 
+# --- a tangent given per point (a law evaluated outside Warp, e.g. in JAX) ---------------------
+
+
+@wp.func
+def _contract(C: wp.array3d(dtype=wp.float64), q: int, dH: wp.mat22d, row: int):
+    """(C : dH)_row with C[q] the (d^2, d^2) table of dP_row / dH_kl, row-major."""
+    s = wp.float64(0.0)
+    for k in range(2):
+        for m in range(2):
+            s += C[q, row, k * 2 + m] * dH[k, m]
+    return s
+
+
+@wp.func
+def _contract(C: wp.array3d(dtype=wp.float64), q: int, dH: wp.mat33d, row: int):  # noqa: F811
+    s = wp.float64(0.0)
+    for k in range(3):
+        for m in range(3):
+            s += C[q, row, k * 3 + m] * dH[k, m]
+    return s
+
+
+@wp.func
+def tabulated_delta(C: wp.array3d(dtype=wp.float64), q: int, dH: wp.mat22d):
+    return wp.mat22d(_contract(C, q, dH, 0), _contract(C, q, dH, 1), _contract(C, q, dH, 2), _contract(C, q, dH, 3))
+
+
+@wp.func
+def tabulated_delta(C: wp.array3d(dtype=wp.float64), q: int, dH: wp.mat33d):  # noqa: F811
+    return wp.mat33d(
+        _contract(C, q, dH, 0), _contract(C, q, dH, 1), _contract(C, q, dH, 2),
+        _contract(C, q, dH, 3), _contract(C, q, dH, 4), _contract(C, q, dH, 5),
+        _contract(C, q, dH, 6), _contract(C, q, dH, 7), _contract(C, q, dH, 8),
+    )  # fmt: skip
+
+
+@fem.integrand
+def tabulated_tangent_form(s: fem.Sample, u: fem.Field, v: fem.Field, tangents: wp.array3d(dtype=wp.float64)):
+    """(dP/dF : grad u) : grad v with dP/dF given per quadrature point, (n_qp, d^2, d^2) row-major."""
+    return wp.ddot(fem.grad(v, s), tabulated_delta(tangents, s.qp_index, fem.grad(u, s)))
+
+
 # --- the forms of a finite-strain law ---------------------------------------------------
 
 

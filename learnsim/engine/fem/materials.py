@@ -50,6 +50,9 @@ class Material:
     second_order: ClassVar[bool] = True
     parameter_dtype: ClassVar[type] = wp.vec2d
     parameter_shape: ClassVar[tuple[int, ...]] = (2,)
+    tape_differentiable: ClassVar[bool] = True
+    """Whether a ``wp.Tape`` over ``internal_force`` gives its derivatives (a law in Warp); a law
+    evaluated elsewhere (JAX) gives its parameters' gradients itself."""
 
     def point_parameters(self, dim: int) -> np.ndarray:
         """The parameters of one quadrature point, ``parameter_shape``."""
