@@ -35,6 +35,7 @@ from learnsim.engine.integrate import (
     inertia_force,
     internal_force,
     lumped_mass_is_hrz,
+    step_preconditioner,
     system_matrix,
 )
 from learnsim.engine.solvers import bsr_to_csr
@@ -67,7 +68,7 @@ def adjoint_solve(body: Body, alpha: float, u: np.ndarray, rhs: np.ndarray) -> n
     if not body.material.linear:
         A = system_matrix(body, alpha, u)
         apply_dirichlet(A, disc.zeros(), disc, body.bc, homogeneous=True)
-        preconditioner = body.preconditioner
+        preconditioner = step_preconditioner(body)  # the forward step's, built on a nearby tangent
     else:
         _, A, preconditioner = _linear_system(body, alpha)
     return solve_linear_system(disc, A, rhs, preconditioner, body.tol, body.max_iters).x.numpy()

@@ -22,6 +22,7 @@ States are values: a step takes a ``State`` and returns the next one.
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,7 @@ import scipy.sparse
 import scipy.sparse.linalg
 import warp as wp
 import warp.fem as fem
-from warp.sparse import BsrMatrix, bsr_axpy, bsr_copy, bsr_diag
+from warp.sparse import BsrMatrix, bsr_axpy, bsr_copy, bsr_diag, bsr_mv
 
 from learnsim.core.errors import InputError
 from learnsim.core.systems import SystemCallback
@@ -41,7 +42,7 @@ from learnsim.engine.fem.materials import Material
 from learnsim.engine.fem.statics import near_nullspace, solve_linear_system
 from learnsim.engine.numerics import check_matrix
 from learnsim.engine.schemes import State, explicit_update, implicit_alpha, implicit_terms, update
-from learnsim.engine.solvers import SolveResult, bsr_to_csr, make_preconditioner
+from learnsim.engine.solvers import ReusedPreconditioner, SolveResult, bsr_to_csr, make_preconditioner
 from learnsim.engine.solvers.newton import NewtonReport, newton
 
 SCHEMES = ("explicit", "implicit-euler", "newmark")
@@ -152,16 +153,18 @@ def inertia_force(body: Body, a: wp.array, out: wp.array | None = None) -> wp.ar
 
 
 def apply_mass(body: Body, a: np.ndarray) -> np.ndarray:
-    """M a as numpy, with the body's mass kind."""
+    """M a as numpy, with the body's mass kind (the consistent mass: a product with its matrix, assembled once)."""
     if body.mass == "lumped":
         return lumped_mass(body) * a
-    return inertia_force(body, body.disc.nodal(a)).numpy()
+    return bsr_mv(mass_matrix(body), body.disc.nodal(a)).numpy()
 
 
 # --- matrices --------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16)
 def _consistent_mass(body: Body) -> BsrMatrix:
+    """The consistent mass, assembled once per body (callers must not modify it: copy first)."""
     return assemble_mass(body.disc, body.density.numpy())
 
 
@@ -171,7 +174,9 @@ def _diagonal_blocks(A: BsrMatrix) -> np.ndarray:
     return np.nonzero(rows == columns[: offsets[A.nrow]])[0]
 
 
+@functools.lru_cache(maxsize=16)
 def mass_matrix(body: Body) -> BsrMatrix:
+    """M of the body's mass kind, built once per body and shared: never modify it (``bsr_copy`` first)."""
     if body.mass == "consistent":
         return _consistent_mass(body)
     m = lumped_mass(body)
@@ -196,7 +201,8 @@ def system_matrix(body: Body, alpha: float, u: np.ndarray | None = None) -> BsrM
     """alpha M + K_T(u), before Dirichlet projection."""
     A = stiffness_matrix(body, u)
     if alpha != 0.0 and body.density is not None:
-        bsr_axpy(mass_matrix(body), A, alpha=alpha, beta=1.0)
+        # M couples no node pair that K does not (one space, one mesh): add into K's blocks in place
+        bsr_axpy(mass_matrix(body), A, alpha=alpha, beta=1.0, topology="masked")
         check_matrix(A, f"time-step matrix alpha M + K (alpha = {alpha:.3g})", "[time].dt and [material].density")
     return A
 
@@ -249,10 +255,14 @@ def solve_implicit(
     disc, free = body.disc, body.free
     report = NewtonReport() if report is None else report
     g = body.bc.values.reshape(u_pred.shape) if dirichlet_values is None else dirichlet_values
+
+    def inertia(d):  # alpha M d; statics (alpha = 0, no density) builds no mass
+        return alpha * apply_mass(body, d) if alpha != 0.0 else np.zeros_like(d)
+
     if body.material.linear:
         # linear: (alpha M + K) u = f + alpha M u_pred, matrix and preconditioner reused across steps
         A_full, A, preconditioner = _linear_system(body, alpha)
-        rhs = disc.nodal(f + alpha * apply_mass(body, u_pred))
+        rhs = disc.nodal(f + inertia(u_pred))
         project_rhs(A_full, rhs, disc, Dirichlet(mask=body.bc.mask, values=g.reshape(body.bc.values.shape)))
         solve = solve_linear_system(
             disc, A, rhs, preconditioner, body.tol, body.max_iters, x0=u_guess, on_system=on_system, kind=kind
@@ -261,28 +271,40 @@ def solve_implicit(
         return solve.x.numpy()
 
     def residual(u):
-        r = alpha * apply_mass(body, u - u_pred) + internal_force(body, disc.nodal(u)).numpy() - f
+        r = inertia(u - u_pred) + internal_force(body, disc.nodal(u)).numpy() - f
         r[~free] = 0.0
         return r, float(np.linalg.norm(r))
 
     def potential(u):
         d = u - u_pred
-        inertia = 0.5 * alpha * float(np.sum(d * apply_mass(body, d)))
-        return inertia + body.material.energy(disc, disc.nodal(u), body.parameters) - float(np.sum(f * u))
+        kinetic = 0.5 * float(np.sum(d * inertia(d)))
+        return kinetic + body.material.energy(disc, disc.nodal(u), body.parameters) - float(np.sum(f * u))
+
+    # one preconditioner per step, built on its first tangent; the adjoint solve reuses it too
+    preconditioner = _step_preconditioners[body] = ReusedPreconditioner(body.preconditioner, near_nullspace(disc))
 
     def correction(u, r) -> tuple[np.ndarray, SolveResult]:
         A = system_matrix(body, alpha, u)
         rhs = disc.nodal(-r)
         apply_dirichlet(A, rhs, disc, body.bc, homogeneous=True)
         solve = solve_linear_system(
-            disc, A, rhs, body.preconditioner, body.tol, body.max_iters, on_system=on_system, kind=kind
+            disc, A, rhs, preconditioner, body.tol, body.max_iters, on_system=on_system, kind=kind
         )
         return solve.x.numpy(), solve
 
     u0 = np.where(free, u_guess, g)
-    reference = float(np.linalg.norm(f[free])) + float(np.linalg.norm((alpha * apply_mass(body, u_pred))[free]))
+    reference = float(np.linalg.norm(f[free])) + float(np.linalg.norm(inertia(u_pred)[free]))
     return newton(u0, residual, correction, potential, reference, body.newton_tol, body.newton_max_iters,
                   where="implicit step", report=report)  # fmt: skip
+
+
+_step_preconditioners: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Body -> the preconditioner factory of its last nonlinear implicit step (see :func:`step_preconditioner`)."""
+
+
+def step_preconditioner(body: Body):
+    """The preconditioner factory of ``body``'s last nonlinear implicit step, or its own setting."""
+    return _step_preconditioners.get(body, body.preconditioner)
 
 
 def initial_state(
@@ -315,7 +337,7 @@ def solve_mass(body: Body, r: np.ndarray, on_system: SystemCallback | None = Non
     r = r * body.free
     if body.mass == "lumped":
         return r / lumped_mass(body)
-    M = mass_matrix(body)
+    M = bsr_copy(mass_matrix(body))  # the shared matrix stays unprojected
     rhs = body.disc.nodal(r)
     zero = Dirichlet(mask=body.bc.mask, values=np.zeros_like(body.bc.values))
     apply_dirichlet(M, rhs, body.disc, zero)

@@ -207,10 +207,10 @@ class SolidForms(NamedTuple):
     """The integrands of one finite-strain law; ``params`` is its per-point parameter array."""
 
     residual: object  # P(F) : grad v at u_cur (internal virtual work)
-    tangent: object  # dP(F)[grad u] : grad v at u_cur (Newton tangent)
     energy: object  # W(F) (J/m^3)
     von_mises: object  # von Mises of the Cauchy stress (Pa)
     stress: object  # the point function P(F, p) itself
+    stress_delta: object  # and dP(F)[dF] (the tangent: see learnsim.engine.fem.tangents)
 
 
 def solid_forms(stress, stress_delta, energy, sigma_zz, parameter_dtype=wp.vec2d) -> SolidForms:
@@ -223,11 +223,6 @@ def solid_forms(stress, stress_delta, energy, sigma_zz, parameter_dtype=wp.vec2d
         grad_cur = fem.grad(u_cur, s)
         F = identity_like(grad_cur) + grad_cur
         return wp.ddot(fem.grad(v, s), stress(F, params[s.qp_index]))
-
-    def tangent(s: fem.Sample, u_cur: fem.Field, u: fem.Field, v: fem.Field, params: wp.array(dtype=parameter_dtype)):
-        grad_cur = fem.grad(u_cur, s)
-        F = identity_like(grad_cur) + grad_cur
-        return wp.ddot(fem.grad(v, s), stress_delta(F, fem.grad(u, s), params[s.qp_index]))
 
     def stored_energy(s: fem.Sample, u_cur: fem.Field, params: wp.array(dtype=parameter_dtype)):
         grad_cur = fem.grad(u_cur, s)
@@ -242,8 +237,8 @@ def solid_forms(stress, stress_delta, energy, sigma_zz, parameter_dtype=wp.vec2d
 
     # One set of integrands per law: warp.fem keys an integrand by its qualified name, which closures share.
     name = stress.key
-    forms = [_named(fn, f"{name}_{fn.__name__}") for fn in (residual, tangent, stored_energy, cauchy_von_mises)]
-    return SolidForms(*forms, stress)
+    forms = [_named(fn, f"{name}_{fn.__name__}") for fn in (residual, stored_energy, cauchy_von_mises)]
+    return SolidForms(*forms, stress, stress_delta)
 
 
 def _named(func, name: str):

@@ -40,6 +40,7 @@ from learnsim.engine.fem.assembly import (
     make_field,
 )
 from learnsim.engine.fem.discretization import Discretization
+from learnsim.engine.fem.tangents import tabulated_tangent
 from learnsim.engine.numerics import check_matrix
 
 
@@ -154,9 +155,7 @@ class SolidLaw(Material):
                              values={"params": parameters}, output=out, output_dtype=disc.value_type)  # fmt: skip
 
     def tangent(self, disc, u, parameters):
-        fields = {"u_cur": make_field(disc, u), "u": fem.make_trial(disc.space, domain=disc.cells), "v": _test(disc)}
-        K = fem.integrate(self.FORMS.tangent, quadrature=disc.quadrature, fields=fields,
-                          values={"params": parameters}, output_dtype=wp.float64)  # fmt: skip
+        K = tabulated_tangent(disc, u, parameters, self.FORMS.stress_delta, self.parameter_dtype)
         return check_matrix(K, "tangent stiffness", "the material parameters and the deformation")
 
     def energy(self, disc, u, parameters):

@@ -12,6 +12,7 @@ from learnsim.engine.solvers.preconditioners import (
     IncompleteCholeskyPreconditioner,
     JacobiPreconditioner,
     Preconditioner,
+    ReusedPreconditioner,
     make_preconditioner,
     rigid_body_modes,
 )
@@ -20,6 +21,7 @@ from learnsim.engine.solvers.sparse import bsr_to_csr, csr_to_bsr
 __all__ = [
     "FactorPreconditioner",
     "PRECONDITIONER_NAMES",
+    "ReusedPreconditioner",
     "AMGPreconditioner",
     "IdentityPreconditioner",
     "IncompleteCholesky",

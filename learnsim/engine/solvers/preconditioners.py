@@ -269,6 +269,32 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
+class ReusedPreconditioner:
+    """A factory ``build(A) -> Preconditioner`` that hands out the preconditioner it built last.
+
+    The tangents of Newton's iterations within a time step, and the matrix of the adjoint solve after
+    it, differ little; rebuilding an AMG hierarchy (or an IC(0) factor) for each costs more than the
+    few PCG iterations the previous one adds. A new time step gets a new factory, so each step
+    rebuilds once. Preconditioners keep nothing of their matrix but its shape: any SPD one of the
+    same size serves (PCG still converges to the tolerance; only its iteration count can change).
+
+    Args:
+        spec: a preconditioner name or factory, as :func:`make_preconditioner` takes.
+        near_nullspace: passed on to :func:`make_preconditioner` (AMG's rigid body modes).
+    """
+
+    def __init__(self, spec, near_nullspace: np.ndarray | None = None):
+        self.spec, self.near_nullspace = spec, near_nullspace
+        self.current: Preconditioner | None = None
+        self.builds = 0
+
+    def __call__(self, A: wps.BsrMatrix) -> Preconditioner:
+        if self.current is None or self.current.shape != A.shape:
+            self.current = make_preconditioner(self.spec, A, near_nullspace=self.near_nullspace)
+            self.builds += 1
+        return self.current
+
+
 PreconditionerFactory = Callable[[wps.BsrMatrix], "Preconditioner"]
 """Builds a preconditioner for a matrix, e.g. from a trained model (see ``learnsim.running.models``)."""
 
