@@ -66,14 +66,14 @@ class JaxLaw(Material):
     def first_piola(self, F: np.ndarray) -> np.ndarray:
         return np.asarray(self._stresses(jnp.asarray(F), self.params), dtype=np.float64)
 
-    def internal_force(self, disc, u, parameters, out=None):
+    def internal_force(self, disc, u, parameters, out=None, history=None):
         result = disc.nodal(assemble_stress_divergence(disc, self.first_piola(self.deformation_gradients(disc, u))))
         if out is not None:
             wp.copy(out, result)
             return out
         return result
 
-    def tangent(self, disc, u, parameters):
+    def tangent(self, disc, u, parameters, history=None):
         F = jnp.asarray(self.deformation_gradients(disc, u))
         d = disc.dim
         C = np.asarray(self._tangents(F, self.params), dtype=np.float64).reshape(-1, d * d, d * d)
@@ -84,7 +84,7 @@ class JaxLaw(Material):
         )  # fmt: skip
         return check_matrix(K, "tangent stiffness of the JAX law", "the law and its parameters")
 
-    def energy(self, disc, u, parameters):
+    def energy(self, disc, u, parameters, history=None):
         """Stored energy (J) when the law has an energy density; NaN otherwise (Newton then judges
         its line search by the residual alone)."""
         if self._energies is None:
@@ -92,7 +92,7 @@ class JaxLaw(Material):
         W = np.asarray(self._energies(jnp.asarray(self.deformation_gradients(disc, u)), self.params))
         return float(np.sum(disc.quadrature_weights * W))
 
-    def von_mises(self, disc, u, parameters):
+    def von_mises(self, disc, u, parameters, history=None):
         F = self.deformation_gradients(disc, u)
         P = self.first_piola(F)
         J = np.linalg.det(F)

@@ -237,11 +237,11 @@ def solid_forms(stress, stress_delta, energy, sigma_zz, parameter_dtype=wp.vec2d
 
     # One set of integrands per law: warp.fem keys an integrand by its qualified name, which closures share.
     name = stress.key
-    forms = [_named(fn, f"{name}_{fn.__name__}") for fn in (residual, stored_energy, cauchy_von_mises)]
+    forms = [named_integrand(fn, f"{name}_{fn.__name__}") for fn in (residual, stored_energy, cauchy_von_mises)]
     return SolidForms(*forms, stress, stress_delta)
 
 
-def _named(func, name: str):
+def named_integrand(func, name: str):
     """``func`` renamed ``name`` (unique per law), as a warp.fem integrand."""
     func.__name__ = func.__qualname__ = name
     return fem.integrand(func)

@@ -27,11 +27,16 @@ class StaticResult:
         u: nodal solution, (n_nodes,) for scalar fields or (n_nodes, dim) for displacements.
         solves: every linear solve made (one for a linear problem, one per Newton iteration).
         newton_residuals: relative residual norm after each Newton iteration (empty if linear).
+        history: the law's internal variables per point at ``u`` (None for laws without).
+        load, prescribed: the external load and the Dirichlet values (nodal) it is in equilibrium with.
     """
 
     u: np.ndarray
     solves: list[SolveResult] = field(default_factory=list)
     newton_residuals: list[float] = field(default_factory=list)
+    history: object = None
+    load: np.ndarray | None = None
+    prescribed: np.ndarray | None = None
 
     @property
     def linear_iterations(self) -> int:
@@ -151,12 +156,15 @@ def solve_nonlinear_static(
     newton_max_iters: int = 30,
     load_steps: int = 1,
     on_system: SystemCallback | None = None,
+    start: StaticResult | None = None,
 ) -> StaticResult:
     """Equilibrium of a nonlinear ``material``: Newton with a line search, in ``load_steps`` equal increments.
 
     ``parameters``: the material's per-point parameters (None: its own). Loads and prescribed
-    displacements are both ramped. Convergence: the residual on free dofs falls below
-    ``newton_tol`` times the larger of the external load norm and the step's initial residual.
+    displacements are both ramped, from zero or from the equilibrium ``start`` (a previous result:
+    its displacement, load, Dirichlet values and the law's history), so that a load path of several
+    calls loads and unloads a law with history (J2). Convergence: the residual on free dofs falls
+    below ``newton_tol`` times the larger of the external load norm and the step's initial residual.
     Raises EngineError when a step does not converge, naming the step, iteration and residual.
     ``on_system`` receives each Newton correction system (kind "fem-newton": tangent K_T(u) du = -r,
     projected).
@@ -164,23 +172,30 @@ def solve_nonlinear_static(
     params = material.parameters(disc) if parameters is None else parameters
     f_ext = load.numpy()
     free = ~bc.mask if disc.components > 1 else ~bc.mask[:, 0]
-    u = np.zeros_like(f_ext)
+    g_end = bc.values.reshape(f_ext.shape)
+    if start is None:
+        u, f_start, g_start = np.zeros_like(f_ext), np.zeros_like(f_ext), np.zeros_like(f_ext)
+        history = material.initial_history(disc)
+    else:
+        u, f_start, g_start, history = start.u, start.load, start.prescribed, start.history
     report = NewtonReport()
 
     for step in range(1, load_steps + 1):
         scale = step / load_steps
-        external = scale * f_ext
+        external = f_start + scale * (f_ext - f_start)
 
-        def residual(u_np, external=external):
-            r = material.internal_force(disc, disc.nodal(u_np), params).numpy() - external
+        def residual(u_np, external=external, history=history):
+            r = material.internal_force(disc, disc.nodal(u_np), params, history=history).numpy() - external
             r[~free] = 0.0
             return r, float(np.linalg.norm(r))
 
-        def potential(u_np, external=external):
-            return material.energy(disc, disc.nodal(u_np), params) - float(np.sum(external * u_np))
+        def potential(u_np, external=external, history=history):
+            if not material.potential:  # the line search then judges by the residual alone
+                return np.nan
+            return material.energy(disc, disc.nodal(u_np), params, history=history) - float(np.sum(external * u_np))
 
-        def correction(u_np, r):
-            K = material.tangent(disc, disc.nodal(u_np), params)
+        def correction(u_np, r, history=history):
+            K = material.tangent(disc, disc.nodal(u_np), params, history=history)
             rhs = disc.nodal(-r)
             apply_dirichlet(K, rhs, disc, bc, homogeneous=True)
             solve = solve_linear_system(
@@ -188,9 +203,11 @@ def solve_nonlinear_static(
             )
             return solve.x.numpy(), solve
 
-        u = np.where(free, u, scale * bc.values.reshape(u.shape))
+        u = np.where(free, u, g_start + scale * (g_end - g_start))
         u = newton(
             u, residual, correction, potential, float(np.linalg.norm(external[free])), newton_tol,
             newton_max_iters, where=f"load step {step}/{load_steps} (try more solver.load_steps)", report=report,
         )  # fmt: skip
-    return StaticResult(u=u, solves=report.solves, newton_residuals=report.residuals)
+        history = material.updated_history(disc, disc.nodal(u), params, history)
+    return StaticResult(u=u, solves=report.solves, newton_residuals=report.residuals, history=history,
+                        load=f_ext, prescribed=g_end)  # fmt: skip
