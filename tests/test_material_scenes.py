@@ -84,3 +84,52 @@ value = [0.0, -2.0]
         code, out, err = run_cli(capsys, "run", text, *_sets(overrides), "--out", tmp_path / "never")
         assert_one_error_line(code, out, err, words)
     assert not (tmp_path / "never").exists()
+
+
+J2_SCENE = """
+[scene]
+name = "j2"
+kind = "elasticity"
+dim = 2
+[mesh]
+generator = "box"
+size = [2.0, 1.0]
+cells = [4, 2]
+element = "quad"
+[material]
+model = "j2"
+E = 1000.0
+nu = 0.3
+sigma_y = 1.0
+hardening = 50.0
+density = 1.0
+[[bc]]
+type = "fixed"
+region = "x < 1e-9"
+[[load]]
+type = "traction"
+region = "x > 2 - 1e-9"
+value = [0.0, -0.6]
+[solver]
+load_steps = 4
+"""
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_a_j2_scene_writes_von_mises_and_the_equivalent_plastic_strain(tmp_path, capsys, dynamic):
+    text = tmp_path / "j2.toml"
+    time = '\n[time]\nintegrator = "newmark"\ndt = 0.05\nsteps = 6\n' if dynamic else ""
+    text.write_text(J2_SCENE + time)
+    code, out, err = run_cli(capsys, "run", text, "--out", tmp_path / "out")
+    assert code == 0, err
+    frame = meshio.read(sorted((tmp_path / "out" / "frames").glob("*.vtu"))[-1])
+    alpha = frame.cell_data["equivalent_plastic_strain"][0]
+    assert alpha.max() > 0.0 and alpha.min() >= 0.0  # the root yields
+    # on or inside the yield surface, sigma_vm <= sigma_y + H alpha at every point, so in cell averages too
+    assert np.all(frame.cell_data["von_mises"][0] <= 1.0 + 50.0 * alpha + 1e-9)
+    for bad, words in ((["material.sigma_y=-1.0"], ["[material].sigma_y", "must be positive"]),
+                       (["material.hardening=-5.0"], ["[material].hardening", "must not be negative"]),
+                       (["material.C10=1.0"], ["[material].C10", "not a parameter"])):  # fmt: skip
+        code, out, err = run_cli(capsys, "run", text, *_sets(bad), "--out", tmp_path / "never")
+        assert_one_error_line(code, out, err, words)
+        assert not (tmp_path / "never").exists()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse
@@ -102,9 +102,9 @@ def make_body(
 # --- forces (Warp, differentiable with wp.Tape) -----------------------------------------
 
 
-def internal_force(body: Body, u: wp.array, out: wp.array | None = None) -> wp.array:
-    """f_int(u) of the body's material (nodal array); K u for a linear law."""
-    return body.material.internal_force(body.disc, u, body.parameters, out=out)
+def internal_force(body: Body, u: wp.array, out: wp.array | None = None, history=None) -> wp.array:
+    """f_int(u) of the body's material (nodal array), from the law's ``history`` if it has one; K u for a linear law."""
+    return body.material.internal_force(body.disc, u, body.parameters, out=out, history=history)
 
 
 def _row_sums(body: Body) -> np.ndarray:
@@ -190,16 +190,16 @@ def mass_matrix(body: Body) -> BsrMatrix:
     return bsr_diag(wp.array(blocks, dtype=mat, device=disc.device))
 
 
-def stiffness_matrix(body: Body, u: np.ndarray | None = None) -> BsrMatrix:
+def stiffness_matrix(body: Body, u: np.ndarray | None = None, history=None) -> BsrMatrix:
     """The tangent K_T(u) of the body's material (u = 0 if not given); K for a linear law."""
     disc = body.disc
     u = disc.zeros() if u is None else disc.nodal(u)
-    return body.material.tangent(disc, u, body.parameters)
+    return body.material.tangent(disc, u, body.parameters, history=history)
 
 
-def system_matrix(body: Body, alpha: float, u: np.ndarray | None = None) -> BsrMatrix:
+def system_matrix(body: Body, alpha: float, u: np.ndarray | None = None, history=None) -> BsrMatrix:
     """alpha M + K_T(u), before Dirichlet projection."""
-    A = stiffness_matrix(body, u)
+    A = stiffness_matrix(body, u, history)
     if alpha != 0.0 and body.density is not None:
         # M couples no node pair that K does not (one space, one mesh): add into K's blocks in place
         bsr_axpy(mass_matrix(body), A, alpha=alpha, beta=1.0, topology="masked")
@@ -243,8 +243,11 @@ def solve_implicit(
     report: NewtonReport | None = None,
     dirichlet_values: np.ndarray | None = None,
     on_system: SystemCallback | None = None,
+    history=None,
 ) -> np.ndarray:
     """Solve alpha M (u - u_pred) + f_int(u) = f on free dofs, u = Dirichlet values elsewhere.
+
+    ``history``: the law's internal variables at the start of the step (laws with history).
 
     ``alpha = 0`` is the static problem. ``dirichlet_values`` (same shape as u) overrides the
     body's prescribed values on its constrained dofs. ``on_system`` receives every projected
@@ -271,12 +274,14 @@ def solve_implicit(
         return solve.x.numpy()
 
     def residual(u):
-        r = inertia(u - u_pred) + internal_force(body, disc.nodal(u)).numpy() - f
+        r = inertia(u - u_pred) + internal_force(body, disc.nodal(u), history=history).numpy() - f
         r[~free] = 0.0
         return r, float(np.linalg.norm(r))
 
     def potential(u):
         d = u - u_pred
+        if not body.material.potential:  # the line search then judges by the residual alone
+            return np.nan
         kinetic = 0.5 * float(np.sum(d * inertia(d)))
         return kinetic + body.material.energy(disc, disc.nodal(u), body.parameters) - float(np.sum(f * u))
 
@@ -284,7 +289,7 @@ def solve_implicit(
     preconditioner = _step_preconditioners[body] = ReusedPreconditioner(body.preconditioner, near_nullspace(disc))
 
     def correction(u, r) -> tuple[np.ndarray, SolveResult]:
-        A = system_matrix(body, alpha, u)
+        A = system_matrix(body, alpha, u, history)
         rhs = disc.nodal(-r)
         apply_dirichlet(A, rhs, disc, body.bc, homogeneous=True)
         solve = solve_linear_system(
@@ -324,8 +329,16 @@ def initial_state(
     if not body.second_order:
         rate = solve_mass(body, f0 - internal_force(body, body.disc.nodal(u0)).numpy(), on_system=on_system)
         return State(u=u0, v=rate * free, a=np.zeros_like(u0), t=t0)
-    a0 = solve_mass(body, f0 - internal_force(body, body.disc.nodal(u0)).numpy(), on_system=on_system)
-    return State(u=u0, v=v0 * free, a=a0 * free, t=t0)
+    history = _advanced(body, u0, body.material.initial_history(body.disc))
+    a0 = solve_mass(body, f0 - internal_force(body, body.disc.nodal(u0), history=history).numpy(), on_system=on_system)
+    return State(u=u0, v=v0 * free, a=a0 * free, t=t0, history=history)
+
+
+def _advanced(body: Body, u: np.ndarray, history):
+    """The law's history after a step converged at u (None for laws without)."""
+    if history is None:
+        return None
+    return body.material.updated_history(body.disc, body.disc.nodal(u), body.parameters, history)
 
 
 def solve_mass(body: Body, r: np.ndarray, on_system: SystemCallback | None = None) -> np.ndarray:
@@ -356,20 +369,23 @@ def step(body: Body, state: State, dt: float, scheme: str, f_old: np.ndarray, f_
     if scheme == "explicit":
         if dt_limit is not None and dt > dt_limit:
             raise InputError(f"[time].dt = {dt:g} s is above the explicit stability limit {dt_limit:.4g} s")
-        rate = solve_mass(body, f_old - internal_force(body, body.disc.nodal(state.u)).numpy(), on_system=on_system)
-        return explicit_update(body, state, rate, dt)
+        force = internal_force(body, body.disc.nodal(state.u), history=state.history).numpy()
+        new = explicit_update(body, state, solve_mass(body, f_old - force, on_system=on_system), dt)
+        return new if state.history is None else replace(new, history=_advanced(body, new.u, state.history))
     if scheme not in SCHEMES:
         raise InputError(f"integrator '{scheme}' is not one of {', '.join(SCHEMES)}")
     alpha, u_pred = implicit_terms(body, state, dt, scheme)
-    u_new = solve_implicit(body, alpha, u_pred, f_new, u_guess=u_pred, report=report, on_system=on_system)
-    return update(body, state, u_new, dt, scheme, alpha, u_pred)
+    u_new = solve_implicit(body, alpha, u_pred, f_new, u_guess=u_pred, report=report, on_system=on_system,
+                           history=state.history)  # fmt: skip
+    new = update(body, state, u_new, dt, scheme, alpha, u_pred)
+    return new if state.history is None else replace(new, history=_advanced(body, u_new, state.history))
 
 
 def energies(body: Body, state: State) -> tuple[float, float]:
     """(kinetic, stored) energy in J for elastodynamics; stored = strain energy."""
     disc = body.disc
     kinetic = 0.5 * float(np.sum(state.v * apply_mass(body, state.v)))
-    return kinetic, body.material.energy(disc, disc.nodal(state.u), body.parameters)
+    return kinetic, body.material.energy(disc, disc.nodal(state.u), body.parameters, history=state.history)
 
 
 __all__ = [

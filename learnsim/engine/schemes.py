@@ -27,6 +27,8 @@ class State:
     v: np.ndarray
     a: np.ndarray
     t: float = 0.0
+    history: object = None
+    """The material's internal variables per point (laws with history, e.g. J2), consistent with u."""
 
 
 def implicit_alpha(second_order: bool, dt: float, scheme: str) -> float:

@@ -198,7 +198,7 @@ def _solve_static(
     timings["solve"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    result.point_data, result.cell_data = _frame_data(scene, disc, material, solution.u)
+    result.point_data, result.cell_data = _frame_data(scene, disc, material, solution.u, history=solution.history)
     timings["postprocess"] = time.perf_counter() - t0
     return solution
 
@@ -240,7 +240,7 @@ def _rollout(
     with series:
         for _, t, state in simulate(problem, progress, result.stats):
             t1 = time.perf_counter()
-            frame = Frame(t, *_frame_data(scene, disc, material, state.u, state.v))
+            frame = Frame(t, *_frame_data(scene, disc, material, state.u, state.v, state.history))
             if elasticity:
                 result.energies.append(energies(problem.body, state))
             if out_dir is None:
@@ -258,9 +258,10 @@ def _rollout(
 
 
 def _frame_data(
-    scene: Scene, disc: Discretization, material, u: np.ndarray, v: np.ndarray | None = None
+    scene: Scene, disc: Discretization, material, u: np.ndarray, v: np.ndarray | None = None, history=None
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(point data, cell data) of the wanted output fields for nodal values u (and rate v)."""
+    """(point data, cell data) of the wanted output fields for nodal values u (and rate v); a law with
+    history (J2) also writes its internal variables per cell (the equivalent plastic strain)."""
     # The first mesh.n_points nodes of a Lagrange space are the mesh vertices (checked in tests),
     # so vertex values are the leading rows; higher-order nodes are not written.
     n_points = disc.mesh.n_points
@@ -275,7 +276,9 @@ def _frame_data(
     if "velocity" in wanted and v is not None:
         point_data["velocity"] = v[:n_points]
     if "von_mises" in wanted:
-        cell_data["von_mises"] = von_mises_per_cell(disc, u, material)
+        cell_data["von_mises"] = von_mises_per_cell(disc, u, material, history=history)
+    for name, values in material.internal_variables(disc, history).items():
+        cell_data[name] = disc.cell_average(values)
     return point_data, cell_data
 
 

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from learnsim.core.errors import InputError
 from learnsim.engine import integrate
 from learnsim.engine.adjoint import internal_force_vjp, mass_vjp, solve_implicit_vjp
 from learnsim.engine.fem.assembly import assemble_stress_divergence, displacement_gradients
@@ -44,6 +45,11 @@ class Problem:
                  preconditioner: str = "amg", tol: float = 1e-12, max_iters: int | None = None,
                  newton_tol: float = 1e-10, newton_max_iters: int = 30, cache_size: int = 8):  # fmt: skip
         """``constrained``: (n_nodes, components) bool mask of Dirichlet dofs."""
+        if material.history_size:
+            raise InputError(
+                f"the bridge does not differentiate laws with history yet ({type(material).__name__}): "
+                "use learnsim.engine.integrate for its forward runs"
+            )
         self.disc = disc
         self.material = material
         self.mask = np.asarray(constrained, dtype=bool).reshape(disc.n_nodes, disc.components)

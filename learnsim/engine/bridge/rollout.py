@@ -19,7 +19,7 @@ from learnsim.engine import integrate
 from learnsim.engine.bridge.operators import Problem, internal_force, solve_implicit, solve_mass
 from learnsim.engine.integrate import State
 
-jax.tree_util.register_dataclass(State, data_fields=["u", "v", "a", "t"], meta_fields=[])
+jax.tree_util.register_dataclass(State, data_fields=["u", "v", "a", "t"], meta_fields=[], drop_fields=["history"])
 
 
 def initial_state(problem: Problem, u0, v0, f0, g, coefficient, density) -> State:
