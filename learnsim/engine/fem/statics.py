@@ -10,12 +10,13 @@ import scipy.sparse.csgraph
 import warp as wp
 import warp.sparse as wps
 
-from learnsim.core.errors import InputError
+from learnsim.core.errors import EngineError, InputError, NonPositiveCurvature
 from learnsim.core.systems import LinearSystem, SystemCallback
 from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet
 from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.materials import Material
 from learnsim.engine.solvers import Preconditioner, SolveResult, bsr_to_csr, make_preconditioner, pcg, rigid_body_modes
+from learnsim.engine.solvers.indefinite import solve_indefinite
 from learnsim.engine.solvers.newton import NewtonReport, newton
 
 
@@ -27,11 +28,13 @@ class StaticResult:
         u: nodal solution, (n_nodes,) for scalar fields or (n_nodes, dim) for displacements.
         solves: every linear solve made (one for a linear problem, one per Newton iteration).
         newton_residuals: relative residual norm after each Newton iteration (empty if linear).
+        load_cuts: how many load increments were bisected after Newton failed on them.
     """
 
     u: np.ndarray
     solves: list[SolveResult] = field(default_factory=list)
     newton_residuals: list[float] = field(default_factory=list)
+    load_cuts: int = 0
 
     @property
     def linear_iterations(self) -> int:
@@ -97,6 +100,11 @@ def solve_linear_system(
 ) -> SolveResult:
     """PCG on a projected (SPD) system from ``x0`` (zeros by default); returns the SolveResult.
 
+    When PCG breaks down on non-positive curvature (an indefinite tangent past a limit point), the
+    system is solved again by :func:`~learnsim.engine.solvers.indefinite.solve_indefinite` (sparse LU,
+    or MINRES for large systems); the result names that solver and the breakdown. PCG reaching its
+    iteration limit, or any other breakdown, is raised as it is.
+
     ``preconditioner`` is a name, a factory ``build(A) -> Preconditioner`` or an already built
     Preconditioner (reused across solves).
     ``on_system``, if given, receives the solved system as a host :class:`LinearSystem` of
@@ -106,7 +114,15 @@ def solve_linear_system(
         preconditioner = make_preconditioner(preconditioner, A, near_nullspace=near_nullspace(disc))
     x = disc.zeros() if x0 is None else disc.nodal(x0)
     rhs = None if on_system is None else b.numpy().reshape(-1).copy()
-    result = pcg(A, b, x=x, preconditioner=preconditioner, tol=tol, max_iters=max_iters)
+    try:
+        result = pcg(A, b, x=x, preconditioner=preconditioner, tol=tol, max_iters=max_iters)
+    except NonPositiveCurvature as breakdown:
+        start = None if x0 is None else np.asarray(x0, dtype=np.float64).reshape(-1)
+        solution, iterations, residuals, solver = solve_indefinite(
+            bsr_to_csr(A), b.numpy().reshape(-1), tol, max_iters, x0=start
+        )
+        x = disc.nodal(solution.reshape(disc.n_nodes, -1) if disc.components > 1 else solution)
+        result = SolveResult(x, iterations, residuals, True, preconditioner.name, solver, str(breakdown))
     if on_system is not None:
         solution = result.x.numpy().reshape(-1).copy()
         on_system(LinearSystem(bsr_to_csr(A), rhs, solution, grid_shape=grid_shape(disc), kind=kind))
@@ -151,32 +167,33 @@ def solve_nonlinear_static(
     newton_max_iters: int = 30,
     load_steps: int = 1,
     on_system: SystemCallback | None = None,
+    max_load_cuts: int = 4,
 ) -> StaticResult:
     """Equilibrium of a nonlinear ``material``: Newton with a line search, in ``load_steps`` equal increments.
 
     ``parameters``: the material's per-point parameters (None: its own). Loads and prescribed
     displacements are both ramped. Convergence: the residual on free dofs falls below
     ``newton_tol`` times the larger of the external load norm and the step's initial residual.
-    Raises EngineError when a step does not converge, naming the step, iteration and residual.
+    A load step that Newton cannot solve is bisected, up to ``max_load_cuts`` levels (1/16 of it);
+    raises EngineError when it still fails, naming the step, iteration and residual.
     ``on_system`` receives each Newton correction system (kind "fem-newton": tangent K_T(u) du = -r,
     projected).
     """
     params = material.parameters(disc) if parameters is None else parameters
     f_ext = load.numpy()
     free = ~bc.mask if disc.components > 1 else ~bc.mask[:, 0]
-    u = np.zeros_like(f_ext)
     report = NewtonReport()
 
-    for step in range(1, load_steps + 1):
-        scale = step / load_steps
+    def equilibrium(u: np.ndarray, scale: float, where: str) -> np.ndarray:
+        """Newton from ``u`` to equilibrium under ``scale`` times the loads and prescribed values."""
         external = scale * f_ext
 
-        def residual(u_np, external=external):
+        def residual(u_np):
             r = material.internal_force(disc, disc.nodal(u_np), params).numpy() - external
             r[~free] = 0.0
             return r, float(np.linalg.norm(r))
 
-        def potential(u_np, external=external):
+        def potential(u_np):
             return material.energy(disc, disc.nodal(u_np), params) - float(np.sum(external * u_np))
 
         def correction(u_np, r):
@@ -189,8 +206,26 @@ def solve_nonlinear_static(
             return solve.x.numpy(), solve
 
         u = np.where(free, u, scale * bc.values.reshape(u.shape))
-        u = newton(
-            u, residual, correction, potential, float(np.linalg.norm(external[free])), newton_tol,
-            newton_max_iters, where=f"load step {step}/{load_steps} (try more solver.load_steps)", report=report,
-        )  # fmt: skip
-    return StaticResult(u=u, solves=report.solves, newton_residuals=report.residuals)
+        return newton(u, residual, correction, potential, float(np.linalg.norm(external[free])), newton_tol,
+                      newton_max_iters, where=where, report=report)  # fmt: skip
+
+    def increment(u: np.ndarray, start: float, end: float, where: str, cuts_left: int) -> tuple[np.ndarray, int]:
+        """Equilibrium at load factor ``end`` from ``u`` at ``start``, bisecting the increment on failure."""
+        try:
+            return equilibrium(u, end, where), 0
+        except EngineError as err:
+            if cuts_left == 0:
+                raise EngineError(
+                    f"{err}; the increment cut down to load factors {start:.6g} .. {end:.6g} still fails"
+                ) from err
+        middle = 0.5 * (start + end)
+        u, cuts_first = increment(u, start, middle, where, cuts_left - 1)
+        u, cuts_second = increment(u, middle, end, where, cuts_left - 1)
+        return u, 1 + cuts_first + cuts_second
+
+    u, cuts = np.zeros_like(f_ext), 0
+    for step in range(1, load_steps + 1):
+        where = f"load step {step}/{load_steps} (try more solver.load_steps)"
+        u, step_cuts = increment(u, (step - 1) / load_steps, step / load_steps, where, max_load_cuts)
+        cuts += step_cuts
+    return StaticResult(u=u, solves=report.solves, newton_residuals=report.residuals, load_cuts=cuts)
