@@ -103,6 +103,11 @@ def _print_summary(console, result, pvd: Path) -> None:
         table.add_row("CG iterations", f"{result.solution.linear_iterations} in {len(solves)} solve(s)")
         if result.solution.newton_residuals:
             table.add_row("Newton iterations", f"{len(solves)}")
+        indefinite = {}
+        for solve in solves:
+            if solve.breakdown is not None:
+                indefinite[solve.solver] = indefinite.get(solve.solver, 0) + 1
+        _robustness_rows(table, indefinite, result.solution.load_cuts, "load step cuts")
     else:
         _dynamic_rows(table, result)
     for name, values in result.point_data.items():
@@ -127,10 +132,24 @@ def _dynamic_rows(table, result) -> None:
         table.add_row("CG iterations", f"{stats.linear_iterations} in {stats.linear_solves} solve(s)")
     if stats.newton_iterations:
         table.add_row("Newton iterations", f"{stats.newton_iterations} (at most {stats.max_newton_iterations} a step)")
+    _robustness_rows(table, stats.indefinite_solves, stats.step_cuts, "step cuts")
     if result.energies:
         first, last = sum(result.energies[0]), sum(result.energies[-1])
         change = f" ({(last - first) / first:+.2e} relative)" if first > 0 else ""
         table.add_row("energy (kinetic + stored, J)", f"{first:.6g} -> {last:.6g}{change}")
+
+
+_SOLVER_WORDS = {"direct-lu": "direct LU", "minres": "MINRES"}
+
+
+def _robustness_rows(table, indefinite: dict[str, int], cuts: int, cuts_label: str) -> None:
+    """Rows for what kept a nonlinear run going, shown only when it happened: solves that PCG broke
+    down on (an indefinite tangent) and who finished them, and steps cut in two."""
+    if indefinite:
+        by = ", ".join(f"{n} solve(s) by {_SOLVER_WORDS.get(name, name)}" for name, n in sorted(indefinite.items()))
+        table.add_row("indefinite tangents", f"{by} (PCG broke down: non-positive curvature)")
+    if cuts:
+        table.add_row(cuts_label, f"{cuts} (a step Newton could not solve, taken in halves)")
 
 
 def _render(args) -> int:

@@ -42,3 +42,8 @@ class SolverBreakdown(SolverNotConverged):
             f"{solver} broke down at iteration {iterations}: {reason} "
             f"(relative residual {residual:.3e}, tolerance {tol:.1e})",
         )
+
+
+class NonPositiveCurvature(SolverBreakdown):
+    """CG met a direction with ``p . A p <= 0``: the matrix (or its preconditioner) is not positive definite,
+    e.g. the tangent of a structure past a limit point. A solver for symmetric indefinite systems may still solve it."""

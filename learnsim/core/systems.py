@@ -60,6 +60,10 @@ class SolveResult:
             residuals in exact arithmetic (they may drift apart by about ``cond(A) * eps``).
         converged: whether the last residual is at or below the tolerance.
         preconditioner: name of the preconditioner used, e.g. ``"ic0"``.
+        solver: what produced ``x``: ``"pcg"``, or, after PCG broke down on a matrix that is not
+            positive definite (an indefinite tangent), ``"direct-lu"`` (a sparse LU factorisation,
+            ``iterations`` 0) or ``"minres"`` (``iterations`` its own).
+        breakdown: the PCG breakdown that sent the solve to ``solver`` (its message), or None.
     """
 
     x: Any
@@ -67,3 +71,5 @@ class SolveResult:
     residuals: np.ndarray
     converged: bool
     preconditioner: str
+    solver: str = "pcg"
+    breakdown: str | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,8 +22,9 @@ from learnsim.core.systems import SystemCallback
 from learnsim.engine.fem.boundary import Dirichlet
 from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.materials import Material
-from learnsim.engine.integrate import Body, State, implicit_alpha, initial_state, make_body, stable_time_step, step
+from learnsim.engine.integrate import Body, State, implicit_alpha, initial_state, make_body, stable_time_step
 from learnsim.engine.solvers.newton import NewtonReport
+from learnsim.engine.step_cutting import step_with_cuts
 from learnsim.running.models import engine_preconditioner
 from learnsim.scenes.scene import Scene
 
@@ -102,18 +103,31 @@ class TimeProblem:
 
 @dataclass
 class StepStats:
-    """Work done by a rollout: steps taken, linear solves and their CG iterations, Newton iterations."""
+    """Work done by a rollout: steps taken, linear solves and their CG iterations, Newton iterations.
+
+    Attributes (besides the counts their names say):
+        indefinite_solves: solver name -> how many solves PCG broke down on (non-positive curvature,
+            an indefinite tangent) and that solver finished (see ``SolveResult.solver``).
+        step_cuts: how many steps were cut in two after Newton failed (see
+            :func:`~learnsim.engine.step_cutting.step_with_cuts`).
+    """
 
     steps: int = 0
     linear_solves: int = 0
     linear_iterations: int = 0
     newton_iterations: int = 0
     max_newton_iterations: int = 0
+    indefinite_solves: dict[str, int] = field(default_factory=dict)
+    step_cuts: int = 0
 
-    def add(self, report: NewtonReport, nonlinear: bool) -> None:
+    def add(self, report: NewtonReport, nonlinear: bool, cuts: int = 0) -> None:
         self.steps += 1
+        self.step_cuts += cuts
         self.linear_solves += len(report.solves)
         self.linear_iterations += sum(s.iterations for s in report.solves)
+        for solve in report.solves:
+            if solve.breakdown is not None:
+                self.indefinite_solves[solve.solver] = self.indefinite_solves.get(solve.solver, 0) + 1
         if nonlinear:
             self.newton_iterations += len(report.solves)
             self.max_newton_iterations = max(self.max_newton_iterations, len(report.solves))
@@ -184,31 +198,40 @@ def simulate(
     ``step * dt``, exact multiples rather than sums of steps. ``stats`` (if given) is
     updated as the rollout goes.
 
+    An implicit step that Newton cannot solve is cut in halves, down to dt / 16
+    (:func:`~learnsim.engine.step_cutting.step_with_cuts`, loads at the sub-steps' own times).
+
     Raises:
-        EngineError: a solve or a Newton iteration that does not converge, or a state that is
-            no longer finite (an unstable explicit step).
+        EngineError: a step that still fails at dt / 16 (a solve or a Newton iteration that does
+            not converge), or a state that is no longer finite (an unstable explicit step); the
+            message starts with the step and its time.
     """
     body, dt = problem.body, problem.dt
     nonlinear = not body.material.linear
     state = problem.initial
     yield 0, 0.0, state
-    f_old = external_load(problem.loads, 0.0, state.u)
+    like = state.u
+
+    def load(time: float) -> np.ndarray:
+        return external_load(problem.loads, time, like)
+
     for k in range(1, problem.steps + 1):
         t = k * dt
-        f_new = external_load(problem.loads, t, state.u)
         report = NewtonReport()
-        state = step(
-            body, state, dt, problem.integrator, f_old, f_new, dt_limit=problem.dt_limit, report=report,
-            on_system=problem.on_system,
-        )  # fmt: skip
+        try:
+            state, cuts = step_with_cuts(
+                body, state, (k - 1) * dt, dt, problem.integrator, load, dt_limit=problem.dt_limit, report=report,
+                on_system=problem.on_system,
+            )  # fmt: skip
+        except EngineError as err:
+            raise EngineError(f"step {k} (t = {t:g} s): {err}") from err
         if not (np.all(np.isfinite(state.u)) and np.all(np.isfinite(state.v))):
             raise EngineError(
                 f"step {k} (t = {t:g} s): the state is no longer finite; {problem.integrator} is unstable at "
                 f"dt = {dt:g} s" + ("" if problem.dt_limit is None else f" (estimated limit {problem.dt_limit:.3g} s)")
             )
         if stats is not None:
-            stats.add(report, nonlinear)
-        f_old = f_new
+            stats.add(report, nonlinear, cuts)
         if progress is not None:
             progress(k, problem.steps, t)
         if problem.is_output_step(k):

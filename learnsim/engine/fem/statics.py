@@ -10,12 +10,13 @@ import scipy.sparse.csgraph
 import warp as wp
 import warp.sparse as wps
 
-from learnsim.core.errors import InputError
+from learnsim.core.errors import EngineError, InputError, NonPositiveCurvature
 from learnsim.core.systems import LinearSystem, SystemCallback
 from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet
 from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.materials import Material
 from learnsim.engine.solvers import Preconditioner, SolveResult, bsr_to_csr, make_preconditioner, pcg, rigid_body_modes
+from learnsim.engine.solvers.indefinite import solve_indefinite
 from learnsim.engine.solvers.newton import NewtonReport, newton
 
 
@@ -29,6 +30,7 @@ class StaticResult:
         newton_residuals: relative residual norm after each Newton iteration (empty if linear).
         history: the law's internal variables per point at ``u`` (None for laws without).
         load, prescribed: the external load and the Dirichlet values (nodal) it is in equilibrium with.
+        load_cuts: how many load increments were bisected after Newton failed on them.
     """
 
     u: np.ndarray
@@ -37,6 +39,7 @@ class StaticResult:
     history: object = None
     load: np.ndarray | None = None
     prescribed: np.ndarray | None = None
+    load_cuts: int = 0
 
     @property
     def linear_iterations(self) -> int:
@@ -102,6 +105,11 @@ def solve_linear_system(
 ) -> SolveResult:
     """PCG on a projected (SPD) system from ``x0`` (zeros by default); returns the SolveResult.
 
+    When PCG breaks down on non-positive curvature (an indefinite tangent past a limit point), the
+    system is solved again by :func:`~learnsim.engine.solvers.indefinite.solve_indefinite` (sparse LU,
+    or MINRES for large systems); the result names that solver and the breakdown. PCG reaching its
+    iteration limit, or any other breakdown, is raised as it is.
+
     ``preconditioner`` is a name, a factory ``build(A) -> Preconditioner`` or an already built
     Preconditioner (reused across solves).
     ``on_system``, if given, receives the solved system as a host :class:`LinearSystem` of
@@ -111,7 +119,15 @@ def solve_linear_system(
         preconditioner = make_preconditioner(preconditioner, A, near_nullspace=near_nullspace(disc))
     x = disc.zeros() if x0 is None else disc.nodal(x0)
     rhs = None if on_system is None else b.numpy().reshape(-1).copy()
-    result = pcg(A, b, x=x, preconditioner=preconditioner, tol=tol, max_iters=max_iters)
+    try:
+        result = pcg(A, b, x=x, preconditioner=preconditioner, tol=tol, max_iters=max_iters)
+    except NonPositiveCurvature as breakdown:
+        start = None if x0 is None else np.asarray(x0, dtype=np.float64).reshape(-1)
+        solution, iterations, residuals, solver = solve_indefinite(
+            bsr_to_csr(A), b.numpy().reshape(-1), tol, max_iters, x0=start
+        )
+        x = disc.nodal(solution.reshape(disc.n_nodes, -1) if disc.components > 1 else solution)
+        result = SolveResult(x, iterations, residuals, True, preconditioner.name, solver, str(breakdown))
     if on_system is not None:
         solution = result.x.numpy().reshape(-1).copy()
         on_system(LinearSystem(bsr_to_csr(A), rhs, solution, grid_shape=grid_shape(disc), kind=kind))
@@ -157,6 +173,7 @@ def solve_nonlinear_static(
     load_steps: int = 1,
     on_system: SystemCallback | None = None,
     start: StaticResult | None = None,
+    max_load_cuts: int = 4,
 ) -> StaticResult:
     """Equilibrium of a nonlinear ``material``: Newton with a line search, in ``load_steps`` equal increments.
 
@@ -165,7 +182,8 @@ def solve_nonlinear_static(
     its displacement, load, Dirichlet values and the law's history), so that a load path of several
     calls loads and unloads a law with history (J2). Convergence: the residual on free dofs falls
     below ``newton_tol`` times the larger of the external load norm and the step's initial residual.
-    Raises EngineError when a step does not converge, naming the step, iteration and residual.
+    A load step that Newton cannot solve is bisected, up to ``max_load_cuts`` levels (1/16 of it);
+    raises EngineError when it still fails, naming the step, iteration and residual.
     ``on_system`` receives each Newton correction system (kind "fem-newton": tangent K_T(u) du = -r,
     projected).
     """
@@ -180,21 +198,21 @@ def solve_nonlinear_static(
         u, f_start, g_start, history = start.u, start.load, start.prescribed, start.history
     report = NewtonReport()
 
-    for step in range(1, load_steps + 1):
-        scale = step / load_steps
+    def equilibrium(u: np.ndarray, history, scale: float, where: str) -> np.ndarray:
+        """Newton from ``u`` to equilibrium at load factor ``scale`` (0: start, 1: the given loads and values)."""
         external = f_start + scale * (f_ext - f_start)
 
-        def residual(u_np, external=external, history=history):
+        def residual(u_np):
             r = material.internal_force(disc, disc.nodal(u_np), params, history=history).numpy() - external
             r[~free] = 0.0
             return r, float(np.linalg.norm(r))
 
-        def potential(u_np, external=external, history=history):
+        def potential(u_np):
             if not material.potential:  # the line search then judges by the residual alone
                 return np.nan
             return material.energy(disc, disc.nodal(u_np), params, history=history) - float(np.sum(external * u_np))
 
-        def correction(u_np, r, history=history):
+        def correction(u_np, r):
             K = material.tangent(disc, disc.nodal(u_np), params, history=history)
             rhs = disc.nodal(-r)
             apply_dirichlet(K, rhs, disc, bc, homogeneous=True)
@@ -204,10 +222,28 @@ def solve_nonlinear_static(
             return solve.x.numpy(), solve
 
         u = np.where(free, u, g_start + scale * (g_end - g_start))
-        u = newton(
-            u, residual, correction, potential, float(np.linalg.norm(external[free])), newton_tol,
-            newton_max_iters, where=f"load step {step}/{load_steps} (try more solver.load_steps)", report=report,
-        )  # fmt: skip
-        history = material.updated_history(disc, disc.nodal(u), params, history)
+        return newton(u, residual, correction, potential, float(np.linalg.norm(external[free])), newton_tol,
+                      newton_max_iters, where=where, report=report)  # fmt: skip
+
+    def increment(u, history, start: float, end: float, where: str, cuts_left: int):
+        """(u, history, cuts) at load factor ``end`` from ``u`` at ``start``, bisecting the increment on failure."""
+        try:
+            u = equilibrium(u, history, end, where)
+            return u, material.updated_history(disc, disc.nodal(u), params, history), 0
+        except EngineError as err:
+            if cuts_left == 0:
+                raise EngineError(
+                    f"{err}; the increment cut down to load factors {start:.6g} .. {end:.6g} still fails"
+                ) from err
+        middle = 0.5 * (start + end)
+        u, history, cuts_first = increment(u, history, start, middle, where, cuts_left - 1)
+        u, history, cuts_second = increment(u, history, middle, end, where, cuts_left - 1)
+        return u, history, 1 + cuts_first + cuts_second
+
+    cuts = 0
+    for step in range(1, load_steps + 1):
+        where = f"load step {step}/{load_steps} (try more solver.load_steps)"
+        u, history, step_cuts = increment(u, history, (step - 1) / load_steps, step / load_steps, where, max_load_cuts)
+        cuts += step_cuts
     return StaticResult(u=u, solves=report.solves, newton_residuals=report.residuals, history=history,
-                        load=f_ext, prescribed=g_end)  # fmt: skip
+                        load=f_ext, prescribed=g_end, load_cuts=cuts)  # fmt: skip

@@ -14,7 +14,7 @@ import warp as wp
 import warp.sparse as wps
 from warp.optim.linear import LinearOperator, cg
 
-from learnsim.core.errors import SolverBreakdown, SolverNotConverged
+from learnsim.core.errors import NonPositiveCurvature, SolverBreakdown, SolverNotConverged
 from learnsim.core.systems import SolveResult
 from learnsim.engine.numerics import diagonal_scale, safe_norm
 from learnsim.engine.solvers.preconditioners import (
@@ -29,6 +29,10 @@ MAX_ITERS_CAP = 10_000
 
 class _Breakdown(Exception):
     """Raised from the CG callback to stop the iteration; never leaves this module."""
+
+    def __init__(self, reason: str, error: type[SolverBreakdown] = SolverBreakdown):
+        super().__init__(reason)
+        self.error = error
 
 
 def _block_vector_type(A: wps.BsrMatrix) -> type:
@@ -133,7 +137,8 @@ def pcg(
     Raises:
         SolverNotConverged: ``max_iters`` reached above ``tol`` (message: iterations, residual, tolerance).
         SolverBreakdown: a NaN/inf right-hand side or residual, or non-positive curvature ``p . A p``
-            (``A`` or the preconditioner is not SPD). A subclass of SolverNotConverged.
+            (``A`` or the preconditioner is not SPD; then the subclass NonPositiveCurvature). A subclass of
+            SolverNotConverged.
 
     The curvature check costs one extra dot product per iteration; it is what turns an indefinite
     matrix into an error instead of a plausible-looking wrong answer. A system whose inner products
@@ -197,7 +202,8 @@ def pcg(
             if not p_ap > 0.0:
                 raise _Breakdown(
                     f"non-positive curvature p.Ap = {p_ap:.3e}; the matrix (or the preconditioner) "
-                    "is not positive definite"
+                    "is not positive definite",
+                    NonPositiveCurvature,
                 )
 
     # On CPU, Warp's default tiled dot products run tiles of 512 emulated threads, about 500x slower
@@ -211,7 +217,7 @@ def pcg(
             "max_batch_length": n_scalar,
         }
 
-    breakdown = None
+    breakdown, error_type = None, SolverBreakdown
     try:
         cg(
             LinearOperator(A.shape, A.dtype, A.device, matvec=matvec, **batch),
@@ -226,7 +232,7 @@ def pcg(
             use_cuda_graph=preconditioner.graph_capturable,
         )
     except _Breakdown as error:
-        breakdown = str(error)
+        breakdown, error_type = str(error), error.error
 
     if exponent:
         x.assign(np.ldexp(x.numpy(), -exponent))
@@ -235,6 +241,6 @@ def pcg(
     converged = breakdown is None and state["within_tol"]
     if not converged and raise_on_failure:
         if breakdown is not None:
-            raise SolverBreakdown(solver, iterations, float(history[-1]), tol, breakdown)
+            raise error_type(solver, iterations, float(history[-1]), tol, breakdown)
         raise SolverNotConverged(solver, iterations, float(history[-1]), tol)
     return SolveResult(x, iterations, history, converged, preconditioner.name)
