@@ -190,3 +190,23 @@ def quadrilateral_mesh(corners, cells, element: str) -> Mesh:
     s, t = unit.points[:, :1], unit.points[:, 1:]
     points = (1 - s) * (1 - t) * corners[0] + s * (1 - t) * corners[1] + s * t * corners[2] + (1 - s) * t * corners[3]
     return make_mesh(points, unit.cells, element, "quadrilateral")
+
+
+def annulus_mesh(inner: float, outer: float, cells, angle: float = 0.5 * np.pi, grading: float = 1.0) -> Mesh:
+    """Structured quad mesh of the annular sector inner <= r <= outer, 0 <= theta <= ``angle`` (radians).
+
+    ``cells``: (radial, angular) counts. ``grading``: the ratio of the outermost to the innermost
+    radial cell size (above 1: finer at the inner radius, where a pressurised cylinder yields first).
+    """
+    n_r, n_t = (int(c) for c in cells)
+    if not (0.0 < inner < outer) or n_r < 1 or n_t < 1 or not 0.0 < angle <= 2.0 * np.pi or grading <= 0.0:
+        raise InputError(f"annulus: need 0 < inner < outer, positive cells and angle in (0, 2 pi], got "
+                         f"inner={inner}, outer={outer}, cells={cells}, angle={angle}")  # fmt: skip
+    ratio = grading ** (1.0 / max(n_r - 1, 1))
+    sizes = ratio ** np.arange(n_r)
+    r = inner + (outer - inner) * np.concatenate([[0.0], np.cumsum(sizes) / sizes.sum()])
+    unit = box_mesh([1.0, 1.0], [n_r, n_t], "quad")
+    i = np.rint(unit.points[:, 0] * n_r).astype(int)
+    theta = unit.points[:, 1] * angle
+    points = np.stack([r[i] * np.cos(theta), r[i] * np.sin(theta)], axis=1)
+    return make_mesh(points, unit.cells, "quad", "annulus")

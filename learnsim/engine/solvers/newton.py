@@ -79,7 +79,7 @@ def line_search(u, du, r, r_norm, residual, potential, max_halvings: int = 10):
     """
     slope = float(np.sum(r * du))
     energy = potential(u)
-    alpha = 1.0
+    alpha, full = 1.0, None
     for _ in range(max_halvings + 1):
         u_new = u + alpha * du
         with np.errstate(over="ignore", invalid="ignore"):  # a trial step may overflow: rejected below, not printed
@@ -89,5 +89,10 @@ def line_search(u, du, r, r_norm, residual, potential, max_halvings: int = 10):
             sufficient_energy = np.isfinite(energy_new) and slope < 0 and energy_new - energy <= 1e-4 * alpha * slope
             if sufficient_energy or r_new_norm <= (1.0 - 1e-4 * alpha) * r_norm:
                 return alpha, u_new, r_new, r_new_norm
+            if alpha == 1.0:
+                full = (alpha, u_new, r_new, r_new_norm)
         alpha *= 0.5
+    if full is not None and not np.isfinite(energy):
+        # no potential (plasticity): the residual may rise before Newton's quadratic phase; take the full step
+        return full
     return None, u, r, r_norm
