@@ -255,13 +255,15 @@ def test_gravity_on_a_diffusion_scene_exits_2(tmp_path, capsys):
 
 
 def test_an_engine_failure_mid_run_exits_1_and_writes_nothing(tmp_path, capsys):
-    """Newton limited to one iteration cannot follow a neo-Hookean block: the run stops at the first step,
+    """Newton limited to one iteration cannot reach a relative residual of 1e-14 on a neo-Hookean block,
+    not even with the step cut to dt/16: the run stops at the first step, naming it and the smallest cut,
     and the frames already computed are not published."""
     path = tmp_path / "block.toml"
-    path.write_text(NEO_HOOKEAN_TOML)
+    path.write_text(NEO_HOOKEAN_TOML + "newton_tol = 1e-14\n")  # [solver] is the last table
     code, _, err = run_cli(capsys, "run", path, "--out", tmp_path / "out")
     assert code == 1, err
-    assert "implicit step: Newton did not converge" in err and "after 1 iterations" in err
+    assert "step 1 (t = 0.05 s): implicit step: Newton did not converge" in err and "after 1 iterations" in err
+    assert "cut down to dt = 0.003125 s still fails" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["block.toml"]
 
 

@@ -32,13 +32,14 @@ import warp as wp
 import warp.fem as fem
 from warp.sparse import BsrMatrix, bsr_axpy, bsr_copy, bsr_diag, bsr_mv
 
-from learnsim.core.errors import InputError
+from learnsim.core.errors import EngineError, InputError
 from learnsim.core.systems import SystemCallback
 from learnsim.engine.fem import forms
 from learnsim.engine.fem.assembly import assemble_mass, make_field
 from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet, project_rhs
 from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.materials import Material
+from learnsim.engine.fem.non_finite import describe_non_finite_force, finite_force
 from learnsim.engine.fem.statics import near_nullspace, solve_linear_system
 from learnsim.engine.numerics import check_matrix
 from learnsim.engine.schemes import State, explicit_update, implicit_alpha, implicit_terms, update
@@ -297,10 +298,13 @@ def solve_implicit(
         )
         return solve.x.numpy(), solve
 
+    def diagnose(u):
+        return describe_non_finite_force(disc, internal_force(body, disc.nodal(u), history=history).numpy())
+
     u0 = np.where(free, u_guess, g)
     reference = float(np.linalg.norm(f[free])) + float(np.linalg.norm(inertia(u_pred)[free]))
     return newton(u0, residual, correction, potential, reference, body.newton_tol, body.newton_max_iters,
-                  where="implicit step", report=report)  # fmt: skip
+                  where="implicit step", report=report, diagnose=diagnose)  # fmt: skip
 
 
 _step_preconditioners: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -323,14 +327,21 @@ def initial_state(
     """State at t0 with the rate consistent with the equation: a0 = M^-1 (f0 - f_int(u0)) (zero on Dirichlet dofs).
 
     ``on_system`` receives the mass solve, if one is made (see :func:`solve_mass`).
+    Raises EngineError naming the element where f_int(u0) is not finite.
     """
     free = body.free
     u0 = np.where(free, u0, body.bc.values.reshape(u0.shape))
+    try:
+        f_int = finite_force(body.disc, internal_force(body, body.disc.nodal(u0)).numpy())
+    except EngineError as err:
+        raise EngineError(f"the initial state (t = {t0:g} s): {err}") from None
     if not body.second_order:
-        rate = solve_mass(body, f0 - internal_force(body, body.disc.nodal(u0)).numpy(), on_system=on_system)
+        rate = solve_mass(body, f0 - f_int, on_system=on_system)
         return State(u=u0, v=rate * free, a=np.zeros_like(u0), t=t0)
     history = _advanced(body, u0, body.material.initial_history(body.disc))
-    a0 = solve_mass(body, f0 - internal_force(body, body.disc.nodal(u0), history=history).numpy(), on_system=on_system)
+    if history is not None:
+        f_int = internal_force(body, body.disc.nodal(u0), history=history).numpy()
+    a0 = solve_mass(body, f0 - f_int, on_system=on_system)
     return State(u=u0, v=v0 * free, a=a0 * free, t=t0, history=history)
 
 
@@ -369,7 +380,7 @@ def step(body: Body, state: State, dt: float, scheme: str, f_old: np.ndarray, f_
     if scheme == "explicit":
         if dt_limit is not None and dt > dt_limit:
             raise InputError(f"[time].dt = {dt:g} s is above the explicit stability limit {dt_limit:.4g} s")
-        force = internal_force(body, body.disc.nodal(state.u), history=state.history).numpy()
+        force = finite_force(body.disc, internal_force(body, body.disc.nodal(state.u), history=state.history).numpy())
         new = explicit_update(body, state, solve_mass(body, f_old - force, on_system=on_system), dt)
         return new if state.history is None else replace(new, history=_advanced(body, new.u, state.history))
     if scheme not in SCHEMES:

@@ -15,6 +15,7 @@ from learnsim.core.systems import LinearSystem, SystemCallback
 from learnsim.engine.fem.boundary import Dirichlet, apply_dirichlet
 from learnsim.engine.fem.discretization import Discretization
 from learnsim.engine.fem.materials import Material
+from learnsim.engine.fem.non_finite import describe_non_finite_force
 from learnsim.engine.solvers import Preconditioner, SolveResult, bsr_to_csr, make_preconditioner, pcg, rigid_body_modes
 from learnsim.engine.solvers.indefinite import solve_indefinite
 from learnsim.engine.solvers.newton import NewtonReport, newton
@@ -221,9 +222,13 @@ def solve_nonlinear_static(
             )
             return solve.x.numpy(), solve
 
+        def diagnose(u_np):
+            force = material.internal_force(disc, disc.nodal(u_np), params, history=history)
+            return describe_non_finite_force(disc, force.numpy())
+
         u = np.where(free, u, g_start + scale * (g_end - g_start))
         return newton(u, residual, correction, potential, float(np.linalg.norm(external[free])), newton_tol,
-                      newton_max_iters, where=where, report=report)  # fmt: skip
+                      newton_max_iters, where=where, report=report, diagnose=diagnose)  # fmt: skip
 
     def increment(u, history, start: float, end: float, where: str, cuts_left: int):
         """(u, history, cuts) at load factor ``end`` from ``u`` at ``start``, bisecting the increment on failure."""

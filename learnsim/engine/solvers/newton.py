@@ -35,14 +35,24 @@ def newton(
     max_iters: int,
     where: str = "Newton",
     report: NewtonReport | None = None,
+    diagnose: Callable[[np.ndarray], str | None] | None = None,
 ) -> np.ndarray:
     """Solve residual(u) = 0 from ``u``; converged when |r| <= tol * max(reference, |r(u0)|).
 
+    ``diagnose(u)``, if given, says where the residual at ``u`` is not finite (e.g. "the material law
+    returned NaN in element 34 (centre [0.41, 0.92])"), or None when it is finite.
+
     Raises EngineError naming ``where``, the iteration count and the residual when it
-    does not converge, or when no step down to 1/1024 is acceptable (an element inverts).
+    does not converge, or when no step down to 1/1024 is acceptable (an element inverts);
+    naming where it is not finite (``diagnose``) when the residual at ``u`` is not, or when the
+    full step of a failed line search is not (trial steps of the line search are otherwise
+    allowed to be non-finite: they are rejected).
     """
     report = NewtonReport() if report is None else report
     r, r_norm = residual(u)
+    if not np.isfinite(r_norm):
+        cause = diagnose(u) if diagnose is not None else None
+        raise EngineError(f"{where}: {cause or 'the residual is not finite'} at Newton's initial guess")
     reference = max(reference, r_norm, 1e-300)
     for iteration in range(max_iters + 1):
         report.residuals.append(r_norm / reference)
@@ -62,9 +72,11 @@ def newton(
             return u
         u, r, r_norm = u_new, r_new, r_new_norm
         if alpha is None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                cause = diagnose(u + du) if diagnose is not None else None
             raise EngineError(
                 f"{where}: Newton found no acceptable step down to 1/1024 at iteration {iteration + 1} "
-                "(an element inverts, J <= 0)"
+                + (f"(at the full step {cause})" if cause else "(an element inverts, J <= 0)")
             )
     return u
 
